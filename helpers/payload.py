@@ -1,0 +1,271 @@
+"""Validate a legacy ``POST /generate`` body before it reaches the engine.
+
+The original legacy server passed every field straight to ``SamplingParams``, so
+a typo, a string where a number belongs or a missing prompt surfaced as
+``500 Internal Server Error`` with no explanation. Here every problem becomes a
+:class:`PayloadError` (HTTP 400 or 413) whose message names the field and says
+how to fix it. Pure Python, no vLLM: the server and the unit tests share it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FIELDS", "GenerateRequest", "Limits", "PayloadError", "parse_generate_request"]
+
+
+class PayloadError(Exception):
+    """A request the server refuses: ``status`` (400/413), the ``param`` at fault, a message."""
+
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this server accepts; the engine's numbers come from the loaded model."""
+
+    max_model_len: int = 8192
+    vocab_size: int = 49152
+    max_n: int = 16
+    max_body_bytes: int = 1_000_000
+    max_stop_strings: int = 16
+
+
+@dataclass
+class GenerateRequest:
+    """A valid request: the prompt, the mode, and the sampling fields that were given."""
+
+    prompt: str
+    stream: bool = False
+    use_beam_search: bool = False
+    n: int = 1
+    max_tokens: int = 16
+    fields: dict[str, Any] = field(default_factory=dict)  # every other given field
+
+
+# name -> (kind, low, high); bounds are inclusive, None = open. Kinds: int, number, bool,
+# stop (a string or a list of strings), ids (a list of token ids).
+_BIG = 2**63 - 1
+FIELDS: dict[str, tuple[str, float | None, float | None]] = {
+    "n": ("int", 1, None),  # high bound comes from Limits.max_n
+    "max_tokens": ("int", 1, None),  # high bound: the model's context less the prompt
+    "min_tokens": ("int", 0, None),
+    "temperature": ("number", 0.0, 100.0),
+    "top_p": ("number", 1e-6, 1.0),
+    "top_k": ("int", -1, _BIG),
+    "min_p": ("number", 0.0, 1.0),
+    "seed": ("int", 0, _BIG),
+    "presence_penalty": ("number", -2.0, 2.0),
+    "frequency_penalty": ("number", -2.0, 2.0),
+    "repetition_penalty": ("number", 1e-6, 10.0),
+    "length_penalty": ("number", -10.0, 10.0),
+    "stop": ("stop", None, None),
+    "stop_token_ids": ("ids", None, None),
+    "ignore_eos": ("bool", None, None),
+    "skip_special_tokens": ("bool", None, None),
+    "include_stop_str_in_output": ("bool", None, None),
+}
+_MODE_FIELDS = {"prompt", "stream", "use_beam_search"}
+_BEAM_FIELDS = {"n", "max_tokens", "temperature", "ignore_eos", "length_penalty",
+                "include_stop_str_in_output", "skip_special_tokens"}
+_RETIRED = {
+    "best_of": "best_of was removed from vLLM's V1 engine. Use n with temperature > 0 "
+               "(sampling), or use_beam_search: true with n as the beam width.",
+    "early_stopping": "early_stopping was removed from vLLM with the old beam search. "
+                      "Remove the field; use_beam_search: true still works here.",
+}
+
+
+def parse_generate_request(body: bytes, limits: Limits) -> GenerateRequest:
+    """Parse and check a raw request body; raise :class:`PayloadError` on the first problem."""
+    if len(body) > limits.max_body_bytes:
+        raise PayloadError(
+            f"The request body is {len(body):,} bytes; this server accepts at most "
+            f"{limits.max_body_bytes:,}. Send a shorter prompt.", status=413)
+    data = _load_json(body)
+    if not isinstance(data, dict):
+        raise PayloadError(
+            f"The body must be a JSON object like {{\"prompt\": \"Hello\"}}, "
+            f"not a JSON {_json_type(data)}.")
+    _check_known_fields(data)
+    data = {name: value for name, value in data.items() if value is not None or name == "prompt"}
+
+    prompt = data.get("prompt")
+    if "prompt" not in data:
+        raise PayloadError('The field "prompt" is missing. Send {"prompt": "your text", ...}.',
+                           param="prompt")
+    if not isinstance(prompt, str):
+        raise PayloadError(f'"prompt" must be a string, not a JSON {_json_type(prompt)}. '
+                           "Send one prompt per request.", param="prompt")
+    if not prompt:
+        raise PayloadError('"prompt" is empty. Give the model some text to continue.',
+                           param="prompt")
+
+    request = GenerateRequest(prompt=prompt,
+                              stream=_boolean(data, "stream"),
+                              use_beam_search=_boolean(data, "use_beam_search"))
+    for name, value in data.items():
+        if name not in _MODE_FIELDS:
+            request.fields[name] = _check_field(name, value, limits)
+    request.n = request.fields.pop("n", 1)
+    request.max_tokens = request.fields.pop("max_tokens", 16)
+    _check_combinations(request)
+    return request
+
+
+def check_prompt_length(request: GenerateRequest, prompt_tokens: int, limits: Limits) -> None:
+    """Refuse a prompt that, with ``max_tokens``, does not fit the model's context."""
+    if prompt_tokens + request.max_tokens > limits.max_model_len:
+        room = limits.max_model_len - prompt_tokens
+        fix = (f"Lower max_tokens to at most {room}" if room > 0
+               else "Shorten the prompt")
+        raise PayloadError(
+            f"The prompt is {prompt_tokens:,} tokens and max_tokens is {request.max_tokens:,}: "
+            f"together more than the model's context of {limits.max_model_len:,} tokens. "
+            f"{fix}.", param="prompt" if room <= 0 else "max_tokens")
+
+
+def _load_json(body: bytes) -> Any:
+    if not body.strip():
+        raise PayloadError('The body is empty. Send JSON like {"prompt": "Hello"} with '
+                           "Content-Type: application/json.")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"The body is not valid UTF-8 ({exc.reason}). "
+                           "Encode the JSON text as UTF-8.") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                           f"column {exc.colno}. Send a JSON object, e.g. "
+                           'requests.post(url, json={"prompt": "Hello"}).') from exc
+    except RecursionError as exc:
+        raise PayloadError("The body is nested too deeply to be a /generate request.") from exc
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        raise PayloadError(f"The body could not be read as JSON: {exc}.") from exc
+
+
+def _reject_constant(name: str) -> None:
+    raise PayloadError(f"{name} is not a valid JSON number. Send a finite number.")
+
+
+def _check_known_fields(data: dict[str, Any]) -> None:
+    for name in data:
+        if name in FIELDS or name in _MODE_FIELDS:
+            continue
+        if name in _RETIRED:
+            raise PayloadError(_RETIRED[name], param=name)
+        allowed = sorted(FIELDS.keys() | _MODE_FIELDS)
+        close = difflib.get_close_matches(str(name), allowed, n=1)
+        guess = f' Did you mean "{close[0]}"?' if close else ""
+        raise PayloadError(f'Unknown field "{name}".{guess} Allowed fields: '
+                           f"{', '.join(allowed)}.", param=str(name))
+
+
+def _boolean(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise PayloadError(f'"{name}" must be true or false, not {_show(value)}.', param=name)
+    return value
+
+
+def _check_field(name: str, value: Any, limits: Limits) -> Any:
+    kind, low, high = FIELDS[name]
+    if name == "n":
+        high = limits.max_n
+    elif name == "max_tokens":
+        high = limits.max_model_len
+    elif name == "stop_token_ids":
+        high = limits.vocab_size - 1
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise PayloadError(f'"{name}" must be true or false, not {_show(value)}.', param=name)
+        return value
+    if kind == "stop":
+        return _check_stop(value, limits)
+    if kind == "ids":
+        if not isinstance(value, list) or not all(_is_int(v) and 0 <= v <= high for v in value):
+            raise PayloadError(f'"{name}" must be a list of token ids between 0 and {high}.',
+                               param=name)
+        return value
+    if kind == "int" and not _is_int(value):
+        hint = " (a whole number, e.g. 16)" if isinstance(value, float) else ""
+        raise PayloadError(f'"{name}" must be an integer{hint}, not {_show(value)}.', param=name)
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PayloadError(f'"{name}" must be a number, not {_show(value)}.', param=name)
+        value = float(value)
+        if not math.isfinite(value):
+            raise PayloadError(f'"{name}" must be a finite number.', param=name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise PayloadError(f'"{name}" must be between {_bound(low)} and {_bound(high)}, '
+                           f"got {_show(value)}.", param=name)
+    return value
+
+
+def _check_stop(value: Any, limits: Limits) -> list[str]:
+    strings = [value] if isinstance(value, str) else value
+    if not isinstance(strings, list) or not all(isinstance(s, str) and s for s in strings):
+        raise PayloadError('"stop" must be a non-empty string or a list of non-empty strings, '
+                           f"not {_show(value)}.", param="stop")
+    if len(strings) > limits.max_stop_strings:
+        raise PayloadError(f'"stop" may hold at most {limits.max_stop_strings} strings.',
+                           param="stop")
+    return strings
+
+
+def _check_combinations(request: GenerateRequest) -> None:
+    fields = request.fields
+    if request.use_beam_search:
+        if request.stream:
+            raise PayloadError(
+                "Beam search cannot stream: the best beams are known only at the end. "
+                'Send "stream": false with "use_beam_search": true.', param="stream")
+        extra = sorted(set(fields) - _BEAM_FIELDS)
+        if extra:
+            raise PayloadError(
+                f'"{extra[0]}" does not apply to beam search, which only takes '
+                f"{', '.join(sorted(_BEAM_FIELDS))}. Remove it or drop use_beam_search.",
+                param=extra[0])
+        return
+    if "length_penalty" in fields:
+        raise PayloadError('"length_penalty" only applies with "use_beam_search": true.',
+                           param="length_penalty")
+    if request.n > 1 and fields.get("temperature", 1.0) == 0:
+        raise PayloadError(
+            f"n={request.n} with temperature 0 asks for {request.n} greedy answers, which would "
+            "all be the same, so vLLM refuses it (n must be 1 when using greedy sampling). "
+            "Raise temperature (e.g. 0.8, with a seed to make it reproducible) or set "
+            '"use_beam_search": true for the n best distinct beams.', param="n")
+    if fields.get("min_tokens", 0) > request.max_tokens:
+        raise PayloadError('"min_tokens" must not be larger than "max_tokens".',
+                           param="min_tokens")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "boolean"), (int, "number"), (float, "number"), (str, "string"),
+                       (list, "array"), (dict, "object"), (type(None), "null")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else value
+    text = str(text)
+    return f"{_json_type(value)} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _bound(value: float | None) -> str:
+    return "any" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
