@@ -140,16 +140,20 @@ class LegacyServer:
 
     async def _render(self, payload: GenerateRequest) -> dict[str, Any]:
         """Tokenize the prompt exactly as ``/v1/completions`` does."""
+        from vllm.exceptions import VLLMClientError
         from vllm.renderers.inputs.preprocess import parse_model_prompt
 
         parsed = parse_model_prompt(self.engine.model_config, payload.prompt)
         try:
             (engine_input,) = await self.engine.renderer.render_cmpl_async([parsed])
-        except ValueError as exc:  # vLLM's own validation (e.g. the prompt alone is too long)
-            raise PayloadError(f"{exc} Shorten the prompt.", param="prompt") from exc
+        except (ValueError, VLLMClientError) as exc:  # e.g. the prompt alone exceeds the context
+            message = str(exc.args[0]) if exc.args else str(exc)
+            raise PayloadError(f"{message} The model's context is "
+                               f"{self.limits.max_model_len:,} tokens.", param="prompt") from exc
         return engine_input
 
     def _params(self, payload: GenerateRequest) -> Any:
+        from vllm.exceptions import VLLMClientError
         from vllm.sampling_params import BeamSearchParams, RequestOutputKind, SamplingParams
 
         fields = {**self.defaults, **payload.fields}
@@ -162,10 +166,10 @@ class LegacyServer:
             kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
             return SamplingParams(n=payload.n, max_tokens=payload.max_tokens, output_kind=kind,
                                   **fields)
-        except (ValueError, TypeError) as exc:
-            param = getattr(exc, "parameter", None)
-            raise PayloadError(f"{exc} Fix this field and send the request again.",
-                               param=param) from exc
+        except (ValueError, TypeError, VLLMClientError) as exc:
+            message = str(exc.args[0]) if exc.args else str(exc)
+            raise PayloadError(f"{message} Fix this field and send the request again.",
+                               param=getattr(exc, "parameter", None)) from exc
 
     # --- generation ----------------------------------------------------------------------
 

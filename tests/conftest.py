@@ -1,0 +1,49 @@
+"""Shared fixtures: the real servers, started once per test session through the launcher.
+
+The legacy server on port 8000 is the one the notebooks use too, so a test run
+followed by the notebooks (or the other way round) starts it only once. Servers
+the session started are stopped at its end; servers it found running are left.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from helpers.launcher import ServerHandle, start_server, stop_server
+
+PROMPT = "San Francisco is a"
+
+
+@pytest.fixture(scope="session")
+def legacy_server() -> ServerHandle:
+    handle = start_server("legacy", progress=False)
+    yield handle
+    if handle.started:
+        stop_server("legacy")
+
+
+@pytest.fixture(scope="session")
+def openai_server() -> ServerHandle:
+    handle = start_server("openai", progress=False)
+    yield handle
+    if handle.started:
+        stop_server("openai")
+
+
+@pytest.fixture(scope="session")
+def generate_url(legacy_server: ServerHandle) -> str:
+    return legacy_server.url + "/generate"
+
+
+@pytest.fixture
+def post(generate_url: str):
+    """POST a JSON payload (or raw bytes) to /generate and return the response."""
+
+    def _post(payload=None, *, data: bytes | None = None, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 120)
+        if data is not None:
+            return requests.post(generate_url, data=data, **kwargs)
+        return requests.post(generate_url, json=payload, **kwargs)
+
+    return _post

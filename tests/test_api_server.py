@@ -1,0 +1,220 @@
+"""Integration tests of `python -m helpers.api_server` over real HTTP, against the real engine.
+
+Generated text is never compared with a fixed string: greedy output differs across
+machines and batch sizes. The tests check the wire format and invariants, and compare
+two real outputs where vLLM promises they agree (a seed, the two beam searches).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.conftest import PROMPT
+
+
+def error_of(response: requests.Response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["code"] == response.status_code
+    assert isinstance(error["message"], str) and len(error["message"]) > 20
+    return error
+
+
+# --- the legacy wire format --------------------------------------------------------------
+
+def test_health_answers_200_with_an_empty_body(legacy_server) -> None:
+    response = requests.get(legacy_server.health_url, timeout=10)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_non_streaming_answer_is_prompt_plus_completion(post) -> None:
+    response = post({"prompt": PROMPT, "max_tokens": 8, "temperature": 0})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["text"]
+    (text,) = body["text"]
+    assert text.startswith(PROMPT) and len(text) > len(PROMPT)
+
+
+def test_the_legacy_default_is_16_tokens_at_most(post) -> None:
+    short = post({"prompt": PROMPT, "max_tokens": 2, "ignore_eos": True}).json()["text"][0]
+    default = post({"prompt": PROMPT, "ignore_eos": True}).json()["text"][0]
+    assert len(default) > len(short) > len(PROMPT)
+
+
+def test_n_sampled_candidates_all_come_back_in_every_answer(post) -> None:
+    for _ in range(3):  # vLLM reports only advancing candidates per step: none may be lost
+        texts = post({"prompt": PROMPT, "n": 3, "temperature": 1.0, "max_tokens": 8}).json()["text"]
+        assert len(texts) == 3
+        assert all(t.startswith(PROMPT) and len(t) > len(PROMPT) for t in texts)
+
+
+def test_a_seed_makes_sampled_candidates_reproducible(post) -> None:
+    payload = {"prompt": PROMPT, "n": 3, "temperature": 0.9, "seed": 1234, "max_tokens": 8}
+    first, second = (post(payload).json()["text"] for _ in range(2))
+    assert first == second
+    assert len(set(first)) > 1  # sampling at 0.9 gives different candidates
+
+
+def test_stop_strings_end_the_completion(post) -> None:
+    payload = {"prompt": "Count: 1, 2, 3,", "stop": [","], "max_tokens": 16, "temperature": 0}
+    (text,) = post(payload).json()["text"]
+    assert "," not in text[len("Count: 1, 2, 3,"):]
+
+
+def test_stream_is_newline_delimited_cumulative_json_with_all_candidates(post) -> None:
+    payload = {"prompt": PROMPT, "n": 2, "temperature": 0.8, "seed": 7, "max_tokens": 12,
+               "stream": True}
+    with post(payload, stream=True) as response:
+        assert response.status_code == 200
+        raw = response.content
+    assert raw.endswith(b"\n") and b"\0" not in raw
+    lines = [json.loads(line) for line in raw.split(b"\n") if line]
+    assert len(lines) >= 3
+    previous = [PROMPT, PROMPT]
+    for line in lines:
+        assert list(line) == ["text"] and len(line["text"]) == 2
+        for old, new in zip(previous, line["text"], strict=True):
+            assert new.startswith(old)  # cumulative: each snapshot extends the last
+        previous = line["text"]
+    assert all(len(t) > len(PROMPT) for t in previous)
+
+
+def test_streamed_and_plain_answers_agree_for_a_seeded_request(post) -> None:
+    payload = {"prompt": PROMPT, "n": 2, "temperature": 0.8, "seed": 99, "max_tokens": 10}
+    plain = post(payload).json()["text"]
+    with post({**payload, "stream": True}, stream=True) as response:
+        last = [json.loads(line) for line in response.iter_lines() if line][-1]["text"]
+    assert last == plain
+
+
+# --- beam search -------------------------------------------------------------------------
+
+def test_beam_search_matches_the_openai_servers_beam_search(post, openai_server) -> None:
+    legacy = post({"prompt": PROMPT, "n": 3, "use_beam_search": True, "max_tokens": 8})
+    assert legacy.status_code == 200
+    beams = legacy.json()["text"]
+    assert len(beams) == 3 and len(set(beams)) == 3  # beams are distinct by construction
+    openai = requests.post(openai_server.url + "/completions", timeout=300, json={
+        "model": "SmolLM2-135M-Instruct", "prompt": PROMPT, "n": 3, "use_beam_search": True,
+        "max_tokens": 8})
+    assert openai.status_code == 200, openai.text
+    choices = sorted(openai.json()["choices"], key=lambda c: c["index"])
+    assert beams == [PROMPT + c["text"] for c in choices]
+
+
+def test_beam_search_cannot_stream(post) -> None:
+    response = post({"prompt": PROMPT, "n": 2, "use_beam_search": True, "stream": True})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "stream" and "Beam search cannot stream" in error["message"]
+
+
+# --- bad input: 400 with a JSON body that names the field ---------------------------------
+
+BAD_REQUESTS = [
+    ("not json", b"prompt=hello", None, "not valid JSON"),
+    ("array body", b'["hello"]', None, "must be a JSON object"),
+    ("empty body", b"", None, "body is empty"),
+    ("NaN", b'{"prompt": "hi", "temperature": NaN}', None, "NaN is not a valid JSON number"),
+    ("invalid utf-8", b'{"prompt": "\xff"}', None, "not valid UTF-8"),
+    ("missing prompt", b'{"max_tokens": 4}', "prompt", "is missing"),
+    ("empty prompt", b'{"prompt": ""}', "prompt", "is empty"),
+    ("list prompt", b'{"prompt": ["a", "b"]}', "prompt", "must be a string"),
+    ("unknown field", b'{"prompt": "hi", "max_token": 4}', "max_token", 'Did you mean "max_tokens"'),
+    ("old beam field", b'{"prompt": "hi", "best_of": 2}', "best_of", "removed"),
+    ("negative temperature", b'{"prompt": "hi", "temperature": -1}', "temperature", "between"),
+    ("string number", b'{"prompt": "hi", "max_tokens": "16"}', "max_tokens", "integer"),
+    ("float max_tokens", b'{"prompt": "hi", "max_tokens": 1e308}', "max_tokens", "integer"),
+    ("huge n", b'{"prompt": "hi", "n": 100000, "temperature": 1}', "n", "between"),
+    ("huge seed", b'{"prompt": "hi", "seed": 99999999999999999999999}', "seed", "between"),
+    ("bad stop", b'{"prompt": "hi", "stop": [1]}', "stop", "strings"),
+    ("greedy n", b'{"prompt": "hi", "n": 3, "temperature": 0}', "n", "Raise temperature"),
+    ("stream not bool", b'{"prompt": "hi", "stream": "yes"}', "stream", "true or false"),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "fragment"),
+                         [case[1:] for case in BAD_REQUESTS], ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_gets_400_naming_the_problem(post, body, param, fragment) -> None:
+    response = post(data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == param
+    assert fragment in error["message"]
+
+
+def test_prompt_longer_than_the_context_gets_400(post) -> None:
+    response = post({"prompt": "hello " * 9000, "max_tokens": 4})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "prompt" and "context" in error["message"]
+
+
+def test_prompt_plus_max_tokens_beyond_the_context_names_max_tokens(post) -> None:
+    response = post({"prompt": "hello " * 4000, "max_tokens": 8000})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "max_tokens" and "Lower max_tokens" in error["message"]
+
+
+def test_oversized_body_gets_413(post) -> None:
+    response = post({"prompt": "x" * 2_000_000})
+    assert response.status_code == 413
+    assert "at most" in error_of(response)["message"]
+
+
+def test_server_is_healthy_after_bad_input(post, legacy_server) -> None:
+    for case in BAD_REQUESTS:
+        post(data=case[1])
+    assert requests.get(legacy_server.health_url, timeout=10).status_code == 200
+    assert post({"prompt": PROMPT, "max_tokens": 2}).status_code == 200
+
+
+# --- cancellation: a client that leaves aborts its request ------------------------------
+
+def running_requests(server) -> float:
+    metrics = requests.get(server.url + "/metrics", timeout=10).text
+    values = re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)$", metrics, re.M)
+    assert values, "vllm:num_requests_running missing from /metrics"
+    return sum(float(v) for v in values)
+
+
+def wait_for_running(server, expected: float, within: float) -> float:
+    deadline = time.monotonic() + within
+    while (value := running_requests(server)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
+
+
+LONG = {"prompt": PROMPT, "max_tokens": 4000, "ignore_eos": True}
+
+
+def test_closing_a_stream_aborts_the_request(post, legacy_server) -> None:
+    assert wait_for_running(legacy_server, 0, within=30) == 0
+    response = post({**LONG, "stream": True}, stream=True)
+    next(response.iter_lines())  # the generation is under way
+    assert running_requests(legacy_server) == 1
+    response.close()
+    assert wait_for_running(legacy_server, 0, within=5) == 0
+
+
+def test_leaving_a_plain_request_aborts_it(legacy_server) -> None:
+    assert wait_for_running(legacy_server, 0, within=30) == 0
+    body = json.dumps(LONG).encode()
+    parts = urlsplit(legacy_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert wait_for_running(legacy_server, 1, within=10) == 1
+    assert wait_for_running(legacy_server, 0, within=5) == 0
