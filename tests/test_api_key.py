@@ -1,0 +1,57 @@
+"""A workshop server with an API key: 401 without it on every route but /health."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from helpers import client
+from helpers.errors import AuthenticationError
+from helpers.launcher import start_server, stop_server
+
+KEY = "course-test-key-5f1c9b"
+PORT = 8102
+
+
+@pytest.fixture(scope="module")
+def keyed_server():
+    handle = start_server("legacy", port=PORT, api_key=KEY, progress=False)
+    yield handle
+    stop_server("legacy", port=PORT)
+
+
+def test_health_is_open(keyed_server) -> None:
+    assert requests.get(keyed_server.health_url, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": KEY}], ids=["none", "wrong", "no-bearer"])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/generate"), ("GET", "/metrics"),
+                                              ("GET", "/docs")])
+def test_every_other_route_needs_the_key(keyed_server, headers, method, path) -> None:
+    response = requests.request(method, keyed_server.url + path, headers=headers,
+                                json={"prompt": "Hi"}, timeout=30)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_the_right_key_works_and_the_client_sends_it(keyed_server, monkeypatch) -> None:
+    url = keyed_server.url + "/generate"
+    assert client.get_response(client.post_http_request("Hi", url, max_tokens=2, api_key=KEY))
+    monkeypatch.setenv("VLLM_API_KEY", KEY)
+    assert client.get_response(client.post_http_request("Hi", url, max_tokens=2))
+
+
+def test_a_missing_key_is_an_authentication_error_with_a_hint(keyed_server, monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError) as info:
+        client.post_http_request("Hi", keyed_server.url + "/generate")
+    assert "VLLM_API_KEY" in str(info.value) and KEY not in str(info.value)
+
+
+def test_the_key_is_never_logged_nor_on_the_command_line(keyed_server) -> None:
+    requests.post(keyed_server.url + "/generate", json={"prompt": "Hi", "max_tokens": 2},
+                  headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    assert keyed_server.log_path.read_text().count(KEY) == 0
+    assert KEY not in " ".join(keyed_server.command)
+    assert "API key required" in keyed_server.log_path.read_text()
