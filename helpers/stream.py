@@ -37,19 +37,27 @@ class LineDecoder:
 
     def decode(self, chunk: bytes) -> list[str]:
         """Feed one chunk; return the lines it completed (maybe none)."""
+        return [_decode_line(line) for line in self.feed(chunk)]
+
+    def flush(self) -> list[str]:
+        """Return the last line if the stream ended without a final delimiter."""
+        return [_decode_line(line) for line in self.feed_end()]
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Like :meth:`decode`, but return the complete lines as undecoded bytes."""
         if not chunk:
             return []
         data = self._pending + chunk if self._pending else chunk
         if b"\0" in data:
             data = data.replace(b"\0", b"\n")
-        pieces = data.split(b"\n")
-        self._pending = pieces.pop()
-        return [_decode_line(piece) for piece in pieces if piece.strip()]
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        return [line for line in lines if line and not line.isspace()]
 
-    def flush(self) -> list[str]:
-        """Return the last line if the stream ended without a final delimiter."""
+    def feed_end(self) -> list[bytes]:
+        """Like :meth:`flush`, as bytes."""
         rest, self._pending = self._pending, b""
-        return [_decode_line(rest)] if rest.strip() else []
+        return [rest] if rest and not rest.isspace() else []
 
     @property
     def pending(self) -> bytes:
@@ -68,10 +76,13 @@ def _decode_line(raw: bytes) -> str:
         ) from exc
 
 
-def parse_snapshot(line: str) -> list[str]:
-    """Parse one streamed line into the list of candidate texts it carries."""
+def parse_snapshot(line: str | bytes) -> list[str]:
+    """Parse one streamed line (text, or UTF-8 bytes) into its list of candidate texts."""
     try:
         data: Any = json.loads(line)
+    except UnicodeDecodeError:
+        _decode_line(line)  # raises the protocol error that names the bad bytes
+        raise
     except json.JSONDecodeError as exc:
         raise StreamProtocolError(
             f"A streamed line is not valid JSON: {exc.msg} (column {exc.colno}).",
@@ -79,25 +90,30 @@ def parse_snapshot(line: str) -> list[str]:
                 "A stream decoder split the bytes on the wrong delimiter, or the server is not "
                 "a vLLM /generate endpoint. This decoder accepts both '\\n' and the old '\\0'."
             ),
-            line=line[:200],
+            line=_preview(line),
         ) from exc
-    text = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
+    text = data.get("text") if type(data) is dict else None
+    if type(text) is not list or not all(type(t) is str for t in text):
         raise StreamProtocolError(
             'A streamed line has no "text" list of strings.',
             hint="Legacy /generate lines look like {\"text\": [\"...\"]}; is this the right URL?",
-            line=line[:200],
+            line=_preview(line),
         )
     return text
+
+
+def _preview(line: str | bytes) -> str:
+    text = line if isinstance(line, str) else line.decode("utf-8", "replace")
+    return text[:200]
 
 
 def iter_snapshots(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     """Yield each cumulative snapshot (one text per candidate) from raw byte chunks."""
     decoder = LineDecoder()
     for chunk in chunks:
-        for line in decoder.decode(chunk):
+        for line in decoder.feed(chunk):
             yield parse_snapshot(line)
-    for line in decoder.flush():
+    for line in decoder.feed_end():
         yield parse_snapshot(line)
 
 

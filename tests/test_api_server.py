@@ -8,7 +8,6 @@ two real outputs where vLLM promises they agree (a seed, the two beam searches).
 from __future__ import annotations
 
 import json
-import re
 import socket
 import time
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from helpers.metrics import requests_running
 from tests.conftest import PROMPT
 
 
@@ -183,11 +183,8 @@ def test_server_is_healthy_after_bad_input(post, legacy_server) -> None:
 
 # --- cancellation: a client that leaves aborts its request ------------------------------
 
-def running_requests(server) -> float:
-    metrics = requests.get(server.url + "/metrics", timeout=10).text
-    values = re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)$", metrics, re.M)
-    assert values, "vllm:num_requests_running missing from /metrics"
-    return sum(float(v) for v in values)
+def running_requests(server) -> int:
+    return requests_running(server.url)
 
 
 def wait_for_running(server, expected: float, within: float) -> float:

@@ -1,0 +1,147 @@
+"""Foundation benchmark: each figure measured side by side in this one run (not a test).
+
+    make bench          # or: .venv/bin/python benchmarks/foundation.py
+
+Prints: model preparation (first call in an empty cache, then a second call),
+server start until healthy, single-stream tokens/s through the helpers versus a
+raw ``requests`` loop, and the stream decoder's lines/s versus ``iter_lines``.
+It starts its own server on port 8300 and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers import client, launcher  # noqa: E402
+from helpers.stream import iter_snapshots  # noqa: E402
+
+PORT = 8300
+PROMPT = "San Francisco is a"
+TOKENS = 96
+ROUNDS = 3
+
+
+def model_preparation() -> tuple[float, float]:
+    """Seconds for the first conversion (empty cache, separate process) and a second call."""
+    code = ("import time; from helpers.model import prepare_bundled_model as p; "
+            "t = time.perf_counter(); p(progress=False); a = time.perf_counter() - t; "
+            "t = time.perf_counter(); p(progress=False); b = time.perf_counter() - t; "
+            "print(a, b)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "VLLM_COURSE_CACHE": cache}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    first, second = map(float, out.stdout.split()[-2:])
+    return first, second
+
+
+def server_start() -> tuple[float, launcher.ServerHandle]:
+    launcher.stop_server("legacy", port=PORT)
+    start = time.perf_counter()
+    handle = launcher.start_server("legacy", port=PORT, progress=False)
+    return time.perf_counter() - start, handle
+
+
+def raw_requests_stream(url: str) -> float:
+    payload = {"prompt": PROMPT, "max_tokens": TOKENS, "ignore_eos": True, "temperature": 0,
+               "stream": True}
+    start = time.perf_counter()
+    with requests.post(url, json=payload, stream=True, timeout=300) as response:
+        for line in response.iter_lines():
+            if line:
+                json.loads(line)["text"]
+    return TOKENS / (time.perf_counter() - start)
+
+
+def helpers_stream(url: str) -> float:
+    start = time.perf_counter()
+    response = client.post_http_request(PROMPT, url, stream=True, max_tokens=TOKENS,
+                                        ignore_eos=True, temperature=0)
+    for _ in client.get_streaming_response(response):
+        pass
+    return TOKENS / (time.perf_counter() - start)
+
+
+def decoder_vs_iter_lines() -> tuple[float, float, int]:
+    """Lines/s over the same bytes in the same random chunks; both parse each line's JSON."""
+    rng = random.Random(0)
+    words = "the city of San Francisco is known for its hills, fog and bridges".split()
+    text, lines = PROMPT, []
+    for _ in range(4000):
+        text += " " + rng.choice(words)
+        if len(text) > 2000:
+            text = PROMPT
+        lines.append(json.dumps({"text": [text]}).encode() + b"\n")
+    data = b"".join(lines)
+    sizes = [rng.choice([64, 512, 1500, 4096, 16384]) for _ in range(len(data) // 64 + 1)]
+    chunks, at = [], 0
+    for size in sizes:
+        if at >= len(data):
+            break
+        chunks.append(data[at:at + size])
+        at += size
+
+    class ChunkedRaw(io.RawIOBase):
+        def __init__(self) -> None:
+            self._chunks = iter(chunks)
+
+        def read(self, size: int = -1) -> bytes:
+            return next(self._chunks, b"")
+
+    def with_iter_lines() -> float:
+        response = requests.Response()
+        response.raw = ChunkedRaw()
+        start = time.perf_counter()
+        count = sum(1 for line in response.iter_lines(chunk_size=16384) if line
+                    and json.loads(line)["text"])
+        return count / (time.perf_counter() - start)
+
+    def with_decoder() -> float:
+        start = time.perf_counter()
+        count = sum(1 for _ in iter_snapshots(chunks))
+        return count / (time.perf_counter() - start)
+
+    ours = statistics.median(with_decoder() for _ in range(7))
+    theirs = statistics.median(with_iter_lines() for _ in range(7))
+    return ours, theirs, len(lines)
+
+
+def main() -> None:
+    first, second = model_preparation()
+    print(f"model preparation: first {first:.1f} s, second {second * 1000:.2f} ms")
+
+    seconds, handle = server_start()
+    try:
+        print(f"server start -> healthy: {seconds:.1f} s (goal <= 25 s on 2 cores)")
+        url = handle.url + "/generate"
+        helpers_stream(url)  # warm-up
+        raw, ours = [], []
+        for _ in range(ROUNDS):  # interleaved, so drift hits both alike
+            raw.append(raw_requests_stream(url))
+            ours.append(helpers_stream(url))
+        raw_tps, our_tps = statistics.median(raw), statistics.median(ours)
+        print(f"single stream, {TOKENS} tokens: helpers {our_tps:.1f} tok/s, raw requests "
+              f"{raw_tps:.1f} tok/s, ratio {our_tps / raw_tps:.3f} (goal >= 0.97)")
+    finally:
+        launcher.stop_server("legacy", port=PORT)
+
+    ours, theirs, count = decoder_vs_iter_lines()
+    print(f"decoder, {count} lines: LineDecoder {ours:,.0f} lines/s, iter_lines {theirs:,.0f} "
+          f"lines/s, ratio {ours / theirs:.2f} (goal >= 1)")
+
+
+if __name__ == "__main__":
+    main()
