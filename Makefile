@@ -16,12 +16,12 @@ STAMP  := $(VENV)/.setup-complete
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: help setup run test lint bench clean-servers
+.PHONY: help setup run test lint bench bench-notebooks clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
-	@echo "make bench  set up, then print the foundation benchmark"
+	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make lint   ruff over helpers/ and tests/"
 
 setup: $(STAMP)
@@ -56,6 +56,10 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/foundation.py
+	$(PY) benchmarks/notebooks.py
+
+bench-notebooks: setup
+	$(PY) benchmarks/notebooks.py
 
 clean-servers:
 	-$(PY) -m helpers.launcher stop legacy

@@ -61,8 +61,11 @@ class LegacyServer:
         self.limits = Limits(max_model_len=model_config.max_model_len,
                              vocab_size=model_config.get_vocab_size(),
                              max_body_bytes=max_body_bytes)
-        # The model's generation_config defaults, exactly as /v1/completions applies them.
-        self.defaults: dict[str, Any] = model_config.get_diff_sampling_param()
+        # The model's generation_config defaults (temperature, top_p, ...), as /v1/completions
+        # applies them; max_tokens keeps the legacy default of 16.
+        self.defaults: dict[str, Any] = {
+            name: value for name, value in model_config.get_diff_sampling_param().items()
+            if name not in ("max_tokens", "n")}
 
         class _BeamSearch(BeamSearchOnlineMixin):  # vLLM's own, as /v1/completions uses it
             pass
@@ -135,7 +138,8 @@ class LegacyServer:
         watcher.cancel()
         if work not in done:  # the client left: cancelling aborts the request in the engine
             work.cancel()
-            return Response(status_code=499)
+            logger.info("Client disconnected: aborted %s", request_id)
+            return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
         return JSONResponse({"text": work.result()})
 
     async def _render(self, payload: GenerateRequest) -> dict[str, Any]:
@@ -161,6 +165,7 @@ class LegacyServer:
             if payload.use_beam_search:
                 beam_fields = {k: v for k, v in fields.items()
                                if k in BeamSearchParams.__struct_fields__}
+                beam_fields.setdefault("temperature", 1.0)  # as /v1/completions does
                 return BeamSearchParams(beam_width=payload.n, max_tokens=payload.max_tokens,
                                         **beam_fields)
             kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
