@@ -16,12 +16,13 @@ STAMP  := $(VENV)/.setup-complete
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: help setup run test lint bench bench-notebooks clean-servers
+.PHONY: help setup run test lint bench bench-notebooks reliability clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
+	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
 	@echo "make lint   ruff over helpers/ and tests/"
 
 setup: $(STAMP)
@@ -60,6 +61,9 @@ bench: setup
 
 bench-notebooks: setup
 	$(PY) benchmarks/notebooks.py
+
+reliability: setup
+	$(PY) benchmarks/reliability.py
 
 clean-servers:
 	-$(PY) -m helpers.launcher stop legacy

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -243,10 +244,12 @@ def _wait_until_healthy(
             exited = process.poll() if process else (None if _pid_alive(handle.pid) else -1)
             if exited is not None:
                 _forget(handle)
+                causes = _root_causes(handle.log_tail(400))
                 raise ServerStartError(
-                    f"The {handle.kind} server exited (code {exited}) before it was healthy. "
-                    f"Last lines of {handle.log_path}:\n{handle.log_tail()}",
-                    hint=_diagnose(handle.log_tail(200)),
+                    f"The {handle.kind} server exited (code {exited}) before it was healthy.\n"
+                    f"Cause: {causes or 'not found in the log'}\n"
+                    f"Last lines of {handle.log_path}:\n{handle.log_tail(8)}",
+                    hint=_diagnose(causes),
                 )
             if elapsed > timeout:
                 stop_server(handle.kind, port=urlsplit(handle.url).port)
@@ -263,19 +266,33 @@ def _wait_until_healthy(
 
 _DIAGNOSES = (
     ("Address already in use", "Another process holds the port: stop it or pass port=..."),
-    ("KV cache", "Not enough memory for the KV cache: close other servers or lower "
-                 "VLLM_CPU_KVCACHE_SPACE / --gpu-memory-utilization / --max-model-len."),
+    ("kv cache", "Not enough memory for the KV cache: close other servers or lower "
+                 "VLLM_CPU_KVCACHE_SPACE (GiB) / --gpu-memory-utilization / --max-model-len."),
     ("out of memory", "The machine ran out of memory: stop other servers or use a smaller model."),
     ("No module named", "A package is missing: run `make setup` or install the cpu/gpu profile."),
     ("PackageNotFoundError", "Install the cpu or gpu profile (make setup)."),
+    ("does not appear to have", "The model folder or hub id is wrong: check --model / model=."),
 )
+_ERROR_LINE = re.compile(r"\b(\w+(?:Error|Exception)): (.+)")
 
 
-def _diagnose(log: str) -> str:
+def _root_causes(log: str) -> str:
+    """The distinct ``SomeError: message`` lines of a log, first (the root cause) first."""
+    causes: list[str] = []
+    for line in log.splitlines():
+        match = _ERROR_LINE.search(line)
+        if match and "See root cause above" not in line:
+            cause = f"{match.group(1)}: {match.group(2).strip()}"
+            if cause not in causes:
+                causes.append(cause)
+    return "\n       ".join(causes[:3])
+
+
+def _diagnose(causes: str) -> str:
     for needle, advice in _DIAGNOSES:
-        if needle.lower() in log.lower():
+        if needle.lower() in causes.lower():
             return advice
-    return "Read the log lines above for the cause (the first traceback is the one that matters)."
+    return "Read the cause and the log lines above (the first error is the one that matters)."
 
 
 # --- ports and processes -------------------------------------------------------------------

@@ -77,3 +77,12 @@ def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
     assert "exited" in str(info.value) and "/no/such/model" in str(info.value)
     assert time.monotonic() - start < 200  # it noticed the exit; it did not wait for a timeout
     assert not launcher.is_healthy("http://127.0.0.1:8197")
+
+
+def test_not_enough_memory_for_the_kv_cache_is_diagnosed(monkeypatch) -> None:
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "100000")  # GiB: far beyond this machine
+    with pytest.raises(ServerStartError) as info:
+        launcher.start_server("legacy", port=8196, progress=False, timeout=300)
+    message = str(info.value)
+    assert "Cause: ValueError: Available memory" in message
+    assert "Not enough memory for the KV cache" in info.value.hint

@@ -1,0 +1,203 @@
+"""Reliability against the real server: fuzzed bad input, real faults, sustained load.
+
+`make test` runs a quick version; `make reliability` runs the full one (RELIABILITY=full:
+1,000 fuzzed requests, 32 clients x 5 rounds) and prints the figures recorded here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+
+import httpx
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import client
+from helpers.errors import StreamInterruptedError
+from helpers.launcher import start_server, stop_server
+from helpers.metrics import requests_running
+from helpers.payload import FIELDS
+from tests.conftest import PROMPT
+
+FULL = os.environ.get("RELIABILITY") == "full"
+FUZZ_EXAMPLES = 1000 if FULL else 150
+CLIENTS, ROUNDS = (32, 5) if FULL else (8, 2)
+FAULT_PORT = 8103
+REPORT: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_report():
+    yield
+    path = os.environ.get("RELIABILITY_REPORT")
+    if path:
+        with open(path, "w") as report:
+            json.dump(REPORT, report, indent=1)
+
+
+# --- bad input at scale ----------------------------------------------------------------
+
+odd_values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                          max_size=2))
+# Cheap when valid: at most 8 tokens and 16 candidates, and never beam search.
+objects = st.fixed_dictionaries({}, optional={
+    **{name: odd_values for name in FIELDS},
+    "prompt": st.one_of(st.text(max_size=40), odd_values),
+    "max_tokens": st.one_of(st.integers(min_value=-3, max_value=8), odd_values),
+    "n": st.one_of(st.integers(min_value=-2, max_value=20), odd_values),
+    "stream": st.one_of(st.booleans(), odd_values),
+    "use_beam_search": st.sampled_from([False, None, "yes", 1, [], {}]),
+    "junk": odd_values, "Prompt": odd_values, "": odd_values,
+})
+special_bodies = st.sampled_from([
+    b"", b"null", b"[]", b"42", b'"prompt"', b"{", b'{"prompt": "x"',
+    b'{"prompt": "x", "temperature": NaN}', b'{"prompt": "x", "top_p": Infinity}',
+    b'{"prompt": "x", "seed": -Infinity}', b'{"prompt": "\xff\xfe"}', b"\xef\xbb\xbf{}",
+    b'{"prompt": "x", "max_tokens": 1' + b"0" * 5000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    b'{"prompt": "x", "prompt": 5}', b'{"prompt": "' + "é".encode() * 300_000 + b'"}',
+])
+bodies = st.one_of(objects.map(lambda o: json.dumps(o).encode()), special_bodies,
+                   st.binary(max_size=300))
+FUZZ = {"requests": 0, "2xx": 0, "4xx": 0, "5xx": 0, "dropped": 0, "4xx without a message": 0}
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=not FULL,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(body=bodies)
+def test_fuzzed_requests_never_break_the_server(generate_url, body) -> None:
+    FUZZ["requests"] += 1
+    try:
+        response = requests.post(generate_url, data=body, stream=True, timeout=(5, 120),
+                                 headers={"Content-Type": "application/json"})
+    except requests.ConnectionError:
+        FUZZ["dropped"] += 1
+        raise
+    with response:
+        status = response.status_code
+        FUZZ[f"{status // 100}xx"] = FUZZ.get(f"{status // 100}xx", 0) + 1
+        assert status < 500, response.text[:300]
+        if status >= 400:
+            error = response.json().get("error", {})
+            if not (isinstance(error.get("message"), str) and len(error["message"]) > 10):
+                FUZZ["4xx without a message"] += 1
+            assert "param" in error and error["message"]
+        else:
+            first = json.loads(next(response.iter_lines()))
+            assert isinstance(first["text"], list) and first["text"]
+    REPORT["fuzz"] = FUZZ
+
+
+def test_server_is_healthy_and_correct_after_the_fuzz(legacy_server, post) -> None:
+    assert requests.get(legacy_server.health_url, timeout=10).status_code == 200
+    texts = post({"prompt": PROMPT, "n": 2, "temperature": 0.7, "max_tokens": 4}).json()["text"]
+    assert len(texts) == 2 and all(t.startswith(PROMPT) for t in texts)
+    assert requests_running(legacy_server.url) == 0
+
+
+# --- sustained load ----------------------------------------------------------------------
+
+def server_rss(pid: int) -> int:
+    import psutil
+
+    parent = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+
+
+async def one_stream(http: httpx.AsyncClient, url: str, seed: int) -> bool:
+    payload = {"prompt": PROMPT, "n": 1, "temperature": 0.8, "seed": seed, "max_tokens": 24,
+               "ignore_eos": True, "stream": True}
+    previous = PROMPT
+    lines = 0
+    async with http.stream("POST", url, json=payload) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line:
+                continue
+            (text,) = json.loads(line)["text"]
+            assert text.startswith(previous)
+            previous, lines = text, lines + 1
+    return lines == 24 and len(previous) > len(PROMPT)
+
+
+def test_concurrent_streaming_clients_all_complete(legacy_server, generate_url) -> None:
+    if legacy_server.pid is None:
+        pytest.fail("the load test needs a local server whose memory it can read")
+
+    async def rounds() -> tuple[list[int], list[int]]:
+        complete, rss = [], []
+        async with httpx.AsyncClient(timeout=httpx.Timeout(300, connect=10),
+                                     limits=httpx.Limits(max_connections=CLIENTS)) as http:
+            for r in range(ROUNDS):
+                results = await asyncio.gather(*(one_stream(http, generate_url, r * 100 + i)
+                                                 for i in range(CLIENTS)))
+                complete.append(sum(results))
+                rss.append(server_rss(legacy_server.pid))
+        return complete, rss
+
+    start = time.perf_counter()
+    complete, rss = asyncio.run(rounds())
+    growth = (rss[-1] - rss[1]) / rss[1] if ROUNDS > 2 else (rss[-1] - rss[0]) / rss[0]
+    REPORT["load"] = {"clients": CLIENTS, "rounds": ROUNDS, "complete": complete,
+                      "rss_mib": [round(r / 2**20) for r in rss], "rss_growth": growth,
+                      "seconds": round(time.perf_counter() - start, 1)}
+    assert complete == [CLIENTS] * ROUNDS
+
+
+def test_disconnect_stops_the_engine_request_quickly(legacy_server, post) -> None:
+    response = post({"prompt": PROMPT, "max_tokens": 4000, "ignore_eos": True, "stream": True},
+                    stream=True)
+    next(response.iter_lines())
+    assert requests_running(legacy_server.url) == 1
+    response.close()
+    closed = time.perf_counter()
+    while requests_running(legacy_server.url) and time.perf_counter() - closed < 10:
+        time.sleep(0.02)
+    REPORT["abort_seconds"] = round(time.perf_counter() - closed, 3)
+    assert requests_running(legacy_server.url) == 0
+
+
+# --- real faults -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fault_server():
+    handle = start_server("legacy", port=FAULT_PORT, progress=False)
+    yield handle
+    stop_server("legacy", port=FAULT_PORT)
+
+
+def test_killed_server_mid_stream_raises_with_the_partial_text(fault_server) -> None:
+    url = fault_server.url + "/generate"
+    response = client.post_http_request(PROMPT, url, stream=True, max_tokens=4000,
+                                        ignore_eos=True, timeout=(5, 30))
+    received = 0
+    start = None
+    with pytest.raises(StreamInterruptedError) as info:
+        for received, _ in enumerate(client.get_streaming_response(response), 1):
+            if received == 5:
+                os.killpg(fault_server.pid, signal.SIGKILL)
+                start = time.perf_counter()
+    REPORT["kill_to_error_seconds"] = round(time.perf_counter() - start, 3)
+    assert info.value.partial[0].startswith(PROMPT) and len(info.value.partial[0]) > len(PROMPT)
+    assert received >= 5
+
+
+def test_the_launcher_replaces_a_dead_server(fault_server) -> None:
+    with contextlib.suppress(ProcessLookupError):  # dead already if the test above ran
+        os.killpg(fault_server.pid, signal.SIGKILL)
+    time.sleep(1)
+    start = time.perf_counter()
+    fresh = start_server("legacy", port=FAULT_PORT, progress=False)
+    REPORT["restart_seconds"] = round(time.perf_counter() - start, 1)
+    assert fresh.started and fresh.pid != fault_server.pid
+    assert client.generate(PROMPT, fresh.url, max_tokens=2)[0].startswith(PROMPT)
