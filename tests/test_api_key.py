@@ -55,3 +55,11 @@ def test_the_key_is_never_logged_nor_on_the_command_line(keyed_server) -> None:
     assert keyed_server.log_path.read_text().count(KEY) == 0
     assert KEY not in " ".join(keyed_server.command)
     assert "API key required" in keyed_server.log_path.read_text()
+
+
+def test_sigterm_stops_the_server_cleanly(keyed_server) -> None:
+    assert stop_server("legacy", port=PORT, timeout=60)  # SIGTERM; SIGKILL only after 60 s
+    log = keyed_server.log_path.read_text()
+    assert "Finished server process" in log  # uvicorn's last words on a clean shutdown
+    with pytest.raises(requests.ConnectionError):
+        requests.get(keyed_server.health_url, timeout=5)

@@ -215,3 +215,12 @@ def test_leaving_a_plain_request_aborts_it(legacy_server) -> None:
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         assert wait_for_running(legacy_server, 1, within=10) == 1
     assert wait_for_running(legacy_server, 0, within=5) == 0
+
+
+def test_the_server_listens_on_loopback_only(legacy_server) -> None:
+    import psutil
+
+    port = urlsplit(legacy_server.url).port
+    listening = {conn.laddr.ip for conn in psutil.net_connections(kind="inet")
+                 if conn.status == "LISTEN" and conn.laddr.port == port}
+    assert listening == {"127.0.0.1"}

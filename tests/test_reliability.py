@@ -67,8 +67,19 @@ special_bodies = st.sampled_from([
     b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000,
     b'{"prompt": "x", "prompt": 5}', b'{"prompt": "' + "é".encode() * 300_000 + b'"}',
 ])
-bodies = st.one_of(objects.map(lambda o: json.dumps(o).encode()), special_bodies,
-                   st.binary(max_size=300))
+# Near-valid requests: a real prompt and a few fields with plausible, often valid, values.
+plausible = st.one_of(st.integers(min_value=-2, max_value=16), st.booleans(), st.none(),
+                      st.floats(min_value=-1, max_value=2.5, allow_nan=False),
+                      st.text(max_size=3), st.lists(st.text(min_size=1, max_size=3), max_size=2))
+near_valid = st.builds(
+    lambda prompt, fields, tokens: {"prompt": prompt, **fields, "max_tokens": tokens},
+    st.text(min_size=1, max_size=40),
+    st.dictionaries(st.sampled_from([f for f in FIELDS if f not in ("max_tokens", "n")]),
+                    plausible, max_size=3),
+    st.one_of(st.integers(min_value=1, max_value=8), plausible))
+bodies = st.one_of(objects.map(lambda o: json.dumps(o).encode()),
+                   near_valid.map(lambda o: json.dumps(o).encode()),
+                   special_bodies, st.binary(max_size=300))
 FUZZ = {"requests": 0, "2xx": 0, "4xx": 0, "5xx": 0, "dropped": 0, "4xx without a message": 0}
 
 
