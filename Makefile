@@ -23,7 +23,7 @@ help:
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
-	@echo "make lint   ruff over helpers/ and tests/"
+	@echo "make lint   ruff over helpers/, tests/ and benchmarks/"
 
 setup: $(STAMP)
 
@@ -53,7 +53,7 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(PY) -m ruff check helpers tests
+	$(PY) -m ruff check helpers tests benchmarks
 
 bench: setup
 	$(PY) benchmarks/foundation.py

@@ -138,7 +138,8 @@ async def one_stream(http: httpx.AsyncClient, url: str, seed: int) -> bool:
             (text,) = json.loads(line)["text"]
             assert text.startswith(previous)
             previous, lines = text, lines + 1
-    return lines == 24 and len(previous) > len(PROMPT)
+    # vLLM may merge steps into one line when a reader lags, so at most one line per token.
+    return 1 <= lines <= 24 and len(previous) > len(PROMPT)
 
 
 def test_concurrent_streaming_clients_all_complete(legacy_server, generate_url) -> None:
