@@ -1,0 +1,74 @@
+"""The playground's logic against the real servers (its widgets' pixels are not tested)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from helpers.metrics import requests_running
+from helpers.playground import Choices, Playground, build_app
+from tests.conftest import PROMPT
+
+
+@pytest.fixture(scope="module")
+def playground(legacy_server, openai_server) -> Playground:
+    return Playground(legacy_server.url, openai_server.url)
+
+
+@pytest.mark.parametrize("api", ["legacy", "openai"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_candidate_comes_back_and_grows(playground, api, stream) -> None:
+    choices = Choices(prompt=PROMPT, api=api, n=2, max_tokens=8, stream=stream, seed=4)
+    updates = list(playground.run(choices))
+    assert all(len(texts) == 2 for texts in updates)
+    assert (len(updates) > 1) is stream
+    for before, after in zip(updates, updates[1:], strict=False):
+        assert all(b_text == a_text[:len(b_text)] for b_text, a_text in zip(before, after,
+                                                                            strict=True))
+    assert all(updates[-1])
+
+
+def test_beam_search_agrees_across_the_two_apis(playground) -> None:
+    choices = Choices(prompt=PROMPT, n=2, max_tokens=6, stream=False, beam_search=True)
+    (legacy,) = playground.run(choices)
+    (openai,) = playground.run(Choices(**{**choices.__dict__, "api": "openai"}))
+    assert legacy == openai and len(set(legacy)) == 2
+
+
+def test_beam_search_cannot_stream(playground) -> None:
+    with pytest.raises(ValueError, match="cannot stream"):
+        list(playground.run(Choices(beam_search=True, stream=True)))
+
+
+@pytest.mark.parametrize("api", ["legacy", "openai"])
+def test_stop_ends_a_running_stream_and_the_server_aborts_it(playground, legacy_server,
+                                                             openai_server, api) -> None:
+    server = legacy_server if api == "legacy" else openai_server
+    base = server.url.removesuffix("/v1")
+    seen: list[list[str]] = []
+    worker = threading.Thread(target=lambda: seen.extend(
+        playground.run(Choices(api=api, max_tokens=3000, stream=True))))
+    worker.start()
+    while not seen and worker.is_alive():
+        time.sleep(0.05)
+    playground.stop()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and seen
+    deadline = time.monotonic() + 5
+    while requests_running(base) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert requests_running(base) == 0
+
+
+def test_the_app_runs_a_request_when_run_is_clicked(playground) -> None:
+    app = build_app(playground)
+    *_, buttons, views = app.children
+    stream, beam, run, stop, status = buttons.children
+    stream.value = False
+    run.click()
+    deadline = time.monotonic() + 60
+    while status.value in ("", "running…") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status.value == "done" and len(views.children) == 1

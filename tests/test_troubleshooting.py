@@ -1,0 +1,70 @@
+"""TROUBLESHOOTING.md quotes messages the course really produces (checked on a few)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from helpers import client, launcher
+from helpers.errors import ServerStartError, ServerUnreachableError
+from helpers.payload import Limits, PayloadError, parse_generate_request
+
+HEADINGS = [line[3:].strip() for line in
+            (Path(__file__).resolve().parent.parent / "TROUBLESHOOTING.md").read_text()
+            .splitlines() if line.startswith("## ")]
+
+
+def quoted(fragment: str) -> str:
+    """The quoted message of the heading that contains ``fragment``."""
+    (heading,) = [h for h in HEADINGS if fragment in h]
+    return re.search(r"`([^`]+)`", heading).group(1)
+
+
+def as_pattern(message: str) -> re.Pattern[str]:
+    """A heading's message with its examples (numbers, '...') made into wildcards."""
+    pattern = re.escape(message).replace(r"\ \.\.\.\ ", ".*").replace(r"\.\.\.", ".*")
+    return re.compile(re.sub(r"\d+", r"\\d+", pattern))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        with pytest.raises(ServerStartError) as info:
+            launcher._check_port_free("127.0.0.1", squatter.getsockname()[1])
+    assert as_pattern(quoted("already in use")).match(str(info.value))
+
+
+def test_greedy_n() -> None:
+    with pytest.raises(PayloadError) as info:
+        parse_generate_request(b'{"prompt": "x", "n": 3, "temperature": 0}', Limits())
+    assert as_pattern(quoted("greedy answers")).match(info.value.message)
+
+
+def test_retired_best_of() -> None:
+    with pytest.raises(PayloadError) as info:
+        parse_generate_request(b'{"prompt": "x", "best_of": 2}', Limits())
+    assert info.value.message.startswith(quoted("best_of"))
+
+
+def test_connection_refused() -> None:
+    with pytest.raises(ServerUnreachableError) as info:
+        client.post_http_request("x", f"http://127.0.0.1:{free_port()}/generate")
+    assert as_pattern(quoted("Connection refused")).match(str(info.value))
+
+
+def test_old_delimiter() -> None:
+    stream = b'{"text": ["a"]}\0{"text": ["ab"]}\0'
+    with pytest.raises(json.JSONDecodeError) as info:
+        json.loads(stream.split(b"\n")[0])
+    assert quoted("Extra data").endswith(str(info.value).split(":")[0])
