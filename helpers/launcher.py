@@ -67,6 +67,8 @@ class ServerHandle:
 
     @property
     def remote(self) -> bool:
+        """True when this machine's launcher did not start it (a workshop server, or one
+        started by hand): then there is no process to signal and no log to read here."""
         return self.pid is None and self.log_path is None
 
     @property
