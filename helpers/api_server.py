@@ -26,6 +26,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,8 +79,16 @@ class LegacyServer:
     # --- routes --------------------------------------------------------------------------
 
     def _build_app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            # Shut the engine down here, during uvicorn's own shutdown: after serve() returns,
+            # uvicorn re-raises the SIGTERM/SIGINT it caught, and the process would end before
+            # a `finally` could stop the engine core (left running as an orphan).
+            yield
+            self.engine.shutdown()
+
         app = FastAPI(title="vLLM legacy /generate server (vLLM HTTP course)",
-                      docs_url=None, redoc_url=None)
+                      docs_url=None, redoc_url=None, lifespan=lifespan)
 
         @app.middleware("http")
         async def require_api_key(request: Request, call_next):

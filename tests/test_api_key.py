@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 import requests
 
@@ -57,9 +61,28 @@ def test_the_key_is_never_logged_nor_on_the_command_line(keyed_server) -> None:
     assert "API key required" in keyed_server.log_path.read_text()
 
 
-def test_sigterm_stops_the_server_cleanly(keyed_server) -> None:
-    assert stop_server("legacy", port=PORT, timeout=60)  # SIGTERM; SIGKILL only after 60 s
+def test_sigterm_to_the_server_process_stops_it_and_its_engine(keyed_server) -> None:
+    """`kill PID` (SIGTERM to the API process alone, not its group) must not orphan the
+    engine core: the server shuts the engine down before it exits."""
+    os.kill(keyed_server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _group_alive(keyed_server.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(keyed_server.pid), "a process of the server outlived SIGTERM"
     log = keyed_server.log_path.read_text()
     assert "Finished server process" in log  # uvicorn's last words on a clean shutdown
     with pytest.raises(requests.ConnectionError):
         requests.get(keyed_server.health_url, timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process of process group ``pgid`` exists."""
+    import psutil
+
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
