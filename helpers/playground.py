@@ -57,6 +57,11 @@ class Playground:
         runner = self._legacy if choices.api == "legacy" else self._openai
         yield from runner(choices)
 
+    @property
+    def stopped(self) -> bool:
+        """True if the last request ended because :meth:`stop` was called."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Stop the running request: close its connection (the server then aborts it)."""
         self._stop.set()
@@ -160,7 +165,7 @@ def build_app(playground: Playground) -> Any:
                 views.children = [w.HTML(f"<b>{i}</b>: {_escape(choices.prompt)}"
                                           f"<span style='color:#0a7'>{_escape(t)}</span>")
                                   for i, t in enumerate(texts)]
-            status.value = "stopped" if playground._stop.is_set() else "done"
+            status.value = "stopped" if playground.stopped else "done"
         except Exception as error:  # shown in the app rather than lost in a thread
             status.value = f"<span style='color:#c00'>{_escape(str(error))}</span>"
 

@@ -15,20 +15,22 @@ from helpers.launcher import ServerHandle, start_server, stop_server
 PROMPT = "San Francisco is a"
 
 
-@pytest.fixture(scope="session")
-def legacy_server() -> ServerHandle:
-    handle = start_server("legacy", progress=False)
+def _session_server(kind: str):
+    """Start (or reuse) a server for the test session; stop it only if this session started it."""
+    handle = start_server(kind, progress=False)
     yield handle
     if handle.started:
-        stop_server("legacy")
+        stop_server(kind)
+
+
+@pytest.fixture(scope="session")
+def legacy_server() -> ServerHandle:
+    yield from _session_server("legacy")
 
 
 @pytest.fixture(scope="session")
 def openai_server() -> ServerHandle:
-    handle = start_server("openai", progress=False)
-    yield handle
-    if handle.started:
-        stop_server("openai")
+    yield from _session_server("openai")
 
 
 @pytest.fixture(scope="session")
