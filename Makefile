@@ -69,11 +69,13 @@ bench: setup
 bench-notebooks: setup
 	$(PY) benchmarks/notebooks.py
 
-# The Colab path runs the CUDA `vllm` release: check that it still has every vLLM name the
-# course uses (downloads its wheel, about 340 MB, and reads it without installing it).
+# The Colab path runs the CUDA `vllm` release: check that the newest release the gpu and colab
+# profiles allow still has every vLLM name the course uses (downloads its wheel, about 340 MB,
+# and reads it without installing it). Widen VLLM_CUDA and the profiles together.
+VLLM_CUDA := vllm>=0.33,<0.34
 check-vllm-cuda: setup
 	rm -rf .cache/vllm-wheel && mkdir -p .cache/vllm-wheel
-	$(PIP) download -q --no-deps vllm -d .cache/vllm-wheel 2>&1 | $(QUIET)
+	$(PIP) download -q --no-deps '$(VLLM_CUDA)' -d .cache/vllm-wheel 2>&1 | $(QUIET)
 	$(PY) tools/vllm_names.py .cache/vllm-wheel/vllm-*.whl
 
 colab-links: setup

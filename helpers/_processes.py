@@ -19,7 +19,7 @@ import psutil
 
 from helpers import settings
 
-__all__ = ["ServerState", "alive", "exit_code", "forget", "port_owner", "read", "spawn",
+__all__ = ["ServerState", "alive", "exit_code", "forget", "port_owner", "read", "running", "spawn",
            "state_dir", "terminate", "write"]
 
 
@@ -58,6 +58,17 @@ def read(kind: str, port: int) -> ServerState | None:
         return ServerState(**json.loads(_state_file(kind, port).read_text()))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def running() -> list[ServerState]:
+    """Every server this launcher started that still runs (any kind, any port)."""
+    states = []
+    for path in sorted(state_dir("servers").glob("*.json")):
+        kind, _, port = path.stem.rpartition("-")
+        state = read(kind, int(port)) if port.isdigit() else None
+        if state and alive(state.pid, state.created):
+            states.append(state)
+    return states
 
 
 def forget(kind: str, port: int) -> None:

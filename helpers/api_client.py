@@ -1,5 +1,7 @@
 """``python -m helpers.api_client``: vLLM's example command-line client, against the course server.
 
+Introduced in chapter 00 (``make run`` runs it).
+
     python -m helpers.api_client --prompt "San Francisco is a"
     python -m helpers.api_client --stream
     python -m helpers.api_client --n 3            # 3 sampled candidates (seeded)

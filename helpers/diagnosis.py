@@ -15,6 +15,7 @@ __all__ = ["advice", "last_line", "root_causes", "tail"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ERROR_LINE = re.compile(r"\b(\w+(?:Error|Exception)): (.+)")
+_UVICORN_ERROR = re.compile(r"^(ERROR):\s+(.+)")  # e.g. "ERROR:    [Errno 98] error while ..."
 #: (a fragment of the cause, case-insensitive) -> the fix a learner should try.
 _ADVICE = (
     ("Address already in use", "Another process holds the port: stop it or pass port=..."),
@@ -51,7 +52,7 @@ def root_causes(log: str) -> str:
     """The distinct ``SomeError: message`` lines of a log, first (the root cause) first."""
     causes: list[str] = []
     for line in log.splitlines():
-        match = _ERROR_LINE.search(line)
+        match = _ERROR_LINE.search(line) or _UVICORN_ERROR.match(line)
         if match and "See root cause above" not in line:
             cause = f"{match.group(1)}: {match.group(2).strip()}"
             if cause not in causes:

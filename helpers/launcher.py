@@ -243,6 +243,7 @@ def _start(spec: ServerKind, model: str | None, host: str, port: int, url: str,
         raise ServerStartError(
             f"The {spec.title} exited{exited.code} before it was healthy.\n"
             f"Cause: {causes or 'not found in the log'}\n"
+            f"{_other_servers(handle.pid)}"
             f"Last lines of {log_path}:\n{handle.log_tail(8)}",
             hint=diagnosis.advice(causes),
         ) from None
@@ -284,6 +285,13 @@ def _wait_until_healthy(handle: ServerHandle, spec: ServerKind, timeout: float,
             time.sleep(0.5)
     finally:
         bar.close()
+
+
+def _other_servers(pid: int | None) -> str:
+    """A line naming the other servers this launcher runs (they hold memory), or ''."""
+    others = [f"{s.kind} on port {s.port} (pid {s.pid})" for s in _processes.running()
+              if s.pid != pid]
+    return f"Other servers the launcher runs here: {', '.join(others)}.\n" if others else ""
 
 
 def _report_previous_end(spec: ServerKind, state: _processes.ServerState, progress: bool) -> None:

@@ -1,4 +1,7 @@
-"""Read vLLM's Prometheus metrics (``GET /metrics``) from a running server."""
+"""Read vLLM's Prometheus metrics (``GET /metrics``) from a running server.
+
+Introduced in chapter 02 (a closed stream aborts its request) and used in chapter 04.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Validate a legacy ``POST /generate`` body before it reaches the engine.
 
+Introduced in chapter 04 (the 400 answers it produces).
+
 The original legacy server passed every field straight to ``SamplingParams``, so
 a typo, a string where a number belongs or a missing prompt surfaced as
 ``500 Internal Server Error`` with no explanation. Here every problem becomes a

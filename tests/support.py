@@ -8,8 +8,10 @@ machine (a course server of another checkout on 8000, say).
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 from helpers import settings
 from helpers.launcher import ServerHandle, start_server, stop_server
@@ -18,10 +20,32 @@ PROMPT = settings.DEFAULT_PROMPT
 
 
 def free_port() -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((settings.LOCAL_HOST, 0))
-        return sock.getsockname()[1]
+    """A TCP port that nothing listens on now, and that no program will be handed by chance.
+
+    Not the kernel's ``bind(0)``: that port comes from the ephemeral range, where a starting
+    vLLM engine binds its own internal sockets (and clients their outgoing ones), so it can be
+    taken before our server binds it (seen: ``[Errno 98] address already in use``). Ports
+    below the ephemeral range are only ever taken on purpose.
+    """
+    first_ephemeral = _ephemeral_range()[0]
+    ports = list(range(20000, min(first_ephemeral, 32768)))
+    random.shuffle(ports)
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind((settings.LOCAL_HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between 20000 and {first_ephemeral}")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import launcher, settings
+from helpers import diagnosis, launcher, settings
 from helpers.errors import ServerStartError
 from helpers.servers import KINDS
 from tests.support import free_port
@@ -133,3 +133,19 @@ def test_not_enough_memory_for_the_kv_cache_is_diagnosed(monkeypatch) -> None:
     message = str(info.value)
     assert "Cause: ValueError: Available memory" in message
     assert "Not enough memory for the KV cache" in info.value.hint
+
+
+def test_a_port_lost_while_the_engine_started_is_diagnosed() -> None:
+    """uvicorn's own words when another program bound the port during the engine's start."""
+    log = ("INFO:     Application startup complete.\n"
+           "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', 41521): "
+           "address already in use\nINFO:     Waiting for application shutdown.\n")
+    cause = diagnosis.root_causes(log)
+    assert cause.startswith("ERROR: [Errno 98] error while attempting to bind")
+    assert "Another process holds the port" in diagnosis.advice(cause)
+
+
+def test_test_ports_stay_below_the_ephemeral_range() -> None:
+    import tests.support as support
+
+    assert 20000 <= free_port() < support._ephemeral_range()[0]

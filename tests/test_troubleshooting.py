@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import client, launcher
+from helpers import client, diagnosis, launcher
 from helpers.errors import ServerStartError, ServerUnreachableError
 from helpers.payload import Limits, PayloadError, parse_generate_request
 from tests.support import free_port
@@ -63,3 +63,12 @@ def test_old_delimiter() -> None:
     with pytest.raises(json.JSONDecodeError) as info:
         json.loads(stream.split(b"\n")[0])
     assert quoted("Extra data").endswith(str(info.value).split(":")[0])
+
+
+def test_a_second_engine_on_one_gpu() -> None:
+    """vLLM's own words (vllm/v1/worker/utils.py), as the launcher reads them from a log."""
+    log = ("(EngineCore pid=812) ERROR ... ValueError: Free memory on device cuda:0 (6.1/14.7 "
+           "GiB) on startup is less than desired GPU memory utilization (0.9, 13.2 GiB).")
+    cause = diagnosis.root_causes(log)
+    assert as_pattern(quoted("Free memory on device")).match(cause)
+    assert "--gpu-memory-utilization" in diagnosis.advice(cause)
