@@ -16,11 +16,12 @@ STAMP  := $(VENV)/.setup-complete
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: help setup run test lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
+.PHONY: help setup run test test-fast lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
+	@echo "make test-fast  the tests that need no vLLM server (about a minute)"
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
 	@echo "make check-vllm-cuda  check the CUDA vllm release has every vLLM name the course uses"
@@ -52,6 +53,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The tier without servers: pure functions, commands, docs (about a minute on 2 cores).
+test-fast: setup
+	$(PY) -m pytest -m "not server" tests
 
 lint: setup
 	$(PY) -m ruff check helpers tests benchmarks tools

@@ -19,6 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from helpers import settings  # noqa: E402
 from helpers.aclient import DEFAULT_TIMEOUT, timed_stream  # noqa: E402
 from helpers.launcher import start_server  # noqa: E402
 
@@ -32,7 +33,7 @@ async def throughput(url: str, concurrent: int, batches: int) -> float:
     async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as http:
         start = time.perf_counter()
         for batch in range(batches):
-            await asyncio.gather(*(timed_stream(http, url, "San Francisco is a",
+            await asyncio.gather(*(timed_stream(http, url, settings.DEFAULT_PROMPT,
                                                 seed=batch * concurrent + i, **fields)
                                    for i in range(concurrent)))
         return batches * concurrent * TOKENS / (time.perf_counter() - start)
@@ -44,7 +45,7 @@ async def openai_throughput(base_url: str, concurrent: int, batches: int) -> flo
     async with AsyncOpenAI(base_url=base_url, api_key="EMPTY", timeout=300) as client:
         async def one(seed: int) -> None:
             stream = await client.completions.create(
-                model="SmolLM2-135M-Instruct", prompt="San Francisco is a", stream=True,
+                model=settings.SERVED_MODEL_NAME, prompt=settings.DEFAULT_PROMPT, stream=True,
                 max_tokens=TOKENS, temperature=0.8, seed=seed, extra_body={"ignore_eos": True})
             async for _ in stream:
                 pass

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 
+from helpers import settings
 from helpers.client import generate_url, get_response, get_streaming_response, post_http_request
 from helpers.errors import VLLMCourseError
 from helpers.stream import SnapshotDeltas
@@ -24,9 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         "candidates. With --n > 1 the candidates are SAMPLED (temperature 0.8, seed 0 unless "
         "you pass others), because vLLM refuses n > 1 with greedy decoding; add --beam for "
         "beam search (the n best beams) instead.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--prompt", default="San Francisco is a")
+    parser.add_argument("--host", default=settings.LOCAL_HOST)
+    parser.add_argument("--port", type=int, default=settings.legacy_port())
+    parser.add_argument("--prompt", default=settings.DEFAULT_PROMPT)
     parser.add_argument("--n", type=int, default=1, help="number of candidates (default 1)")
     parser.add_argument("--stream", action="store_true", help="print the text as it arrives")
     parser.add_argument("--beam", action="store_true",

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from helpers import settings
 from helpers.payload import (
     GenerateRequest,
     Limits,
@@ -475,10 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m helpers.api_server",
         description="The legacy vLLM /generate server (POST /generate, GET /health, "
         "GET /metrics) on vLLM's AsyncLLM.")
-    parser.add_argument("--host", default="127.0.0.1",
+    parser.add_argument("--host", default=settings.LOCAL_HOST,
                         help="Address to bind (default 127.0.0.1, this machine only; "
                         "0.0.0.0 for a workshop server).")
-    parser.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    parser.add_argument("--port", type=int, default=settings.legacy_port(),
+                        help="Port (default %(default)s).")
     parser.add_argument("--api-key", default=None,
                         help="Require 'Authorization: Bearer KEY' on every route but /health. "
                         "Default: the VLLM_API_KEY environment variable, if set.")
@@ -524,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = build_parser().parse_args(argv)
     args.model = resolve_model(args.model)
-    args.api_key = args.api_key or os.environ.get("VLLM_API_KEY") or None
+    args.api_key = args.api_key or settings.api_key()
     for name, value in engine_environment(detect_device(),
                                           local_model=Path(args.model).is_dir()).items():
         os.environ.setdefault(name, value)

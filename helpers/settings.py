@@ -1,15 +1,23 @@
-"""Where the course's servers are, read from environment variables at call time.
+"""Every setting of the course in one place: constants, and environment variables read at call time.
 
-=====================  ===========================================  ==========================
-variable               meaning                                      default
-=====================  ===========================================  ==========================
-``VLLM_API_URL``       base URL of a *remote* legacy server; when   unset: start one locally
-                       set, the launcher starts nothing
-``VLLM_OPENAI_URL``    base URL of a remote OpenAI-compatible       unset: start one locally
-                       server (ending in ``/v1``)
-``VLLM_API_KEY``       API key sent as ``Authorization: Bearer``    unset: no key
-``VLLM_COURSE_CACHE``  folder for the prepared model, logs, state   ``~/.cache/vllm-course``
-=====================  ===========================================  ==========================
+Introduced in chapter 00. Nothing else in ``helpers`` reads ``os.environ`` for the course's
+own variables; vLLM's variables are set in :mod:`helpers.runtime`.
+
+==========================  =============================================  =======================
+variable                    meaning                                        default
+==========================  =============================================  =======================
+``VLLM_API_URL``            base URL of a *remote* legacy server; when     unset: start one
+                            set, the launcher starts nothing               locally
+``VLLM_OPENAI_URL``         base URL of a remote OpenAI-compatible         unset: start one
+                            server (ending in ``/v1``)                     locally
+``VLLM_API_KEY``            API key sent as ``Authorization: Bearer``      unset: no key
+``VLLM_COURSE_CACHE``       folder for the prepared model, logs, state     ``~/.cache/vllm-course``
+``VLLM_COURSE_MODEL``       the model the launcher serves (hub id or       the hub copy on a GPU,
+                            folder)                                        the bundled copy on CPU
+``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
+``VLLM_COURSE_LEGACY_PORT`` port of the local legacy server                ``8000``
+``VLLM_COURSE_OPENAI_PORT`` port of the local OpenAI-compatible server     ``8001``
+==========================  =============================================  =======================
 
 ``VLLM_API_KEY`` is also what ``vllm serve`` reads, so one variable serves both APIs.
 """
@@ -20,22 +28,55 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "LEGACY_PORT",
-    "OPENAI_PORT",
+    "DEFAULT_PROMPT",
+    "HUB_MODEL_ID",
+    "LOCAL_HOST",
+    "SERVED_MODEL_NAME",
     "api_key",
+    "auth_headers",
     "cache_dir",
+    "forced_device",
+    "legacy_port",
+    "model_override",
+    "openai_port",
     "remote_legacy_url",
     "remote_openai_url",
-    "auth_headers",
 ]
 
-LEGACY_PORT = 8000
-OPENAI_PORT = 8001
+#: Where local servers listen unless told otherwise: this machine only.
+LOCAL_HOST = "127.0.0.1"
+#: The course model's name on every server (``model=`` in OpenAI requests).
+SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
+#: The same model on the Hugging Face hub, for machines that can reach it (Colab, GPU).
+HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+#: The prompt of vLLM's example client, used throughout the course.
+DEFAULT_PROMPT = "San Francisco is a"
+
+_DEFAULT_PORTS = {"VLLM_COURSE_LEGACY_PORT": 8000, "VLLM_COURSE_OPENAI_PORT": 8001}
 
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def _port(name: str) -> int:
+    value = _env(name)
+    if value is None:
+        return _DEFAULT_PORTS[name]
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={value!r} is not a port number (1-65535); fix or unset it.")
+    return int(value)
+
+
+def legacy_port() -> int:
+    """Port of the local legacy server (``VLLM_COURSE_LEGACY_PORT``, default 8000)."""
+    return _port("VLLM_COURSE_LEGACY_PORT")
+
+
+def openai_port() -> int:
+    """Port of the local OpenAI-compatible server (``VLLM_COURSE_OPENAI_PORT``, default 8001)."""
+    return _port("VLLM_COURSE_OPENAI_PORT")
 
 
 def remote_legacy_url() -> str | None:
@@ -62,6 +103,17 @@ def auth_headers(key: str | None = None) -> dict[str, str]:
     """``Authorization`` header for ``key`` (default: ``VLLM_API_KEY``), or none."""
     key = key if key is not None else api_key()
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def model_override() -> str | None:
+    """The model named by ``VLLM_COURSE_MODEL``, or ``None``."""
+    return _env("VLLM_COURSE_MODEL")
+
+
+def forced_device() -> str | None:
+    """``"gpu"`` or ``"cpu"`` from ``VLLM_COURSE_DEVICE``, or ``None`` to detect."""
+    value = (_env("VLLM_COURSE_DEVICE") or "").lower()
+    return value if value in ("gpu", "cpu") else None
 
 
 def cache_dir() -> Path:

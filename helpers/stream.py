@@ -1,5 +1,7 @@
 """Decode the legacy `/generate` stream: delimited JSON lines of cumulative snapshots.
 
+Introduced in chapter 02.
+
 The legacy server answers ``stream: true`` with one JSON object per line, each
 holding the *whole* text so far for every candidate (prompt included)::
 
@@ -19,7 +21,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from helpers.errors import StreamProtocolError
+from helpers.errors import StreamProtocolError, StreamServerError
 
 __all__ = ["LineDecoder", "SnapshotDeltas", "iter_snapshots", "parse_snapshot"]
 
@@ -77,7 +79,11 @@ def _decode_line(raw: bytes) -> str:
 
 
 def parse_snapshot(line: str | bytes) -> list[str]:
-    """Parse one streamed line (text, or UTF-8 bytes) into its list of candidate texts."""
+    """Parse one streamed line (text, or UTF-8 bytes) into its list of candidate texts.
+
+    A line that is the server's error object (``{"error": {...}}``, sent when generation
+    fails mid-stream) raises :class:`~helpers.errors.StreamServerError`.
+    """
     try:
         data: Any = json.loads(line)
     except UnicodeDecodeError:
@@ -92,6 +98,8 @@ def parse_snapshot(line: str | bytes) -> list[str]:
             ),
             line=_preview(line),
         ) from exc
+    if type(data) is dict and "text" not in data and type(data.get("error")) is dict:
+        raise StreamServerError(data["error"], _preview(line))
     text = data.get("text") if type(data) is dict else None
     if type(text) is not list or not all(type(t) is str for t in text):
         raise StreamProtocolError(

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import PROMPT
+from tests.support import PROMPT
 
 
 @pytest.fixture

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 
+import httpx
 import pytest
 import requests
 
-from helpers import client
+from helpers import aclient, client
 from helpers.errors import AuthenticationError
-from helpers.launcher import start_server, stop_server
+from tests.support import own_server
 
+pytestmark = pytest.mark.server
 KEY = "course-test-key-5f1c9b"
-PORT = 8102
 
 
 @pytest.fixture(scope="module")
 def keyed_server():
-    handle = start_server("legacy", port=PORT, api_key=KEY, progress=False)
-    yield handle
-    stop_server("legacy", port=PORT)
+    with own_server("legacy", api_key=KEY) as handle:
+        yield handle
 
 
 def test_health_is_open(keyed_server) -> None:
@@ -44,6 +45,20 @@ def test_the_right_key_works_and_the_client_sends_it(keyed_server, monkeypatch) 
     assert client.get_response(client.post_http_request("Hi", url, max_tokens=2, api_key=KEY))
     monkeypatch.setenv("VLLM_API_KEY", KEY)
     assert client.get_response(client.post_http_request("Hi", url, max_tokens=2))
+
+
+def test_the_async_client_takes_the_key_per_call(keyed_server, monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    url = keyed_server.url + "/generate"
+
+    async def ask(key: str | None) -> list[str]:
+        async with httpx.AsyncClient(timeout=aclient.DEFAULT_TIMEOUT) as http:
+            return await aclient.agenerate(http, url, "Hi", max_tokens=2, api_key=key)
+
+    assert asyncio.run(ask(KEY))[0].startswith("Hi")
+    with pytest.raises(AuthenticationError) as info:
+        asyncio.run(ask(None))
+    assert info.value.type == "authentication_error" and KEY not in str(info.value)
 
 
 def test_a_missing_key_is_an_authentication_error_with_a_hint(keyed_server, monkeypatch) -> None:

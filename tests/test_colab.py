@@ -50,9 +50,10 @@ def test_gpu_path_commands(monkeypatch) -> None:
     monkeypatch.delenv("VLLM_COURSE_MODEL", raising=False)
     model = launcher.default_model()
     assert model == "HuggingFaceTB/SmolLM2-135M-Instruct"  # the hub copy of the course model
-    legacy = launcher.server_command("legacy", model, device="gpu")
+    legacy = launcher.server_command("legacy", model, device="gpu", port=8000)
     assert legacy[1:] == ["-m", "helpers.api_server", "--model", model,
-                          "--host", "127.0.0.1", "--port", "8000"]
+                          "--host", "127.0.0.1", "--port", "8000",
+                          "--gpu-memory-utilization", "0.4"]
     env = runtime.engine_environment("gpu", local_model=False)
     assert "HF_HUB_OFFLINE" not in env and "VLLM_CPU_KVCACHE_SPACE" not in env
 

@@ -8,27 +8,71 @@ import time
 
 import pytest
 
-from helpers import launcher
+from helpers import launcher, settings
 from helpers.errors import ServerStartError
+from helpers.servers import KINDS
+from tests.support import free_port
 
 
-def test_legacy_command_binds_loopback_by_default() -> None:
+def test_legacy_command_binds_loopback_by_default(monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_COURSE_LEGACY_PORT")  # the test session's own port
     command = launcher.server_command("legacy", "/m")
     assert command == [sys.executable, "-m", "helpers.api_server", "--model", "/m",
                        "--host", "127.0.0.1", "--port", "8000"]
+    assert launcher.display_command(command) == (
+        "python -m helpers.api_server --model /m --host 127.0.0.1 --port 8000")
 
 
-def test_openai_command_uses_the_module_entry_point_and_is_shown_as_vllm_serve() -> None:
+def test_openai_command_uses_the_current_entry_point_and_is_shown_as_vllm_serve(
+        monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_COURSE_OPENAI_PORT")
     command = launcher.server_command("openai", "/m", device="cpu")
-    assert command[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert command[1:3] == ["-m", "vllm.entrypoints.launchers.api_server.entry"]
     assert "--enforce-eager" in command and command[command.index("--port") + 1] == "8001"
+    assert command[command.index("--served-model-name") + 1] == settings.SERVED_MODEL_NAME
     shown = launcher.display_command(command)
     assert shown.startswith("vllm serve /m --host 127.0.0.1 --port 8001")
 
 
-def test_gpu_path_keeps_vllms_defaults() -> None:
+def test_both_servers_always_get_an_explicit_host() -> None:
+    """`vllm serve` binds every interface when --host is missing: the launcher always sets it."""
+    for kind in KINDS:
+        for device in ("cpu", "gpu"):
+            command = launcher.server_command(kind, "/m", device=device)
+            assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_gpu_path_keeps_vllms_defaults_but_shares_the_gpu() -> None:
     command = launcher.server_command("openai", "m", device="gpu", extra_args=["--dtype", "half"])
     assert "--enforce-eager" not in command and command[-2:] == ["--dtype", "half"]
+    assert command[command.index("--gpu-memory-utilization") + 1] == "0.4"
+
+
+def test_servers_that_run_together_fit_one_gpu() -> None:
+    """vLLM gives one engine 0.92 of the GPU by default; a second one could not start."""
+    shares = []
+    for kind in KINDS:
+        command = launcher.server_command(kind, "m", device="gpu")
+        shares.append(float(command[command.index("--gpu-memory-utilization") + 1]))
+    assert sum(shares) <= 0.9
+
+
+def test_a_caller_s_own_share_wins() -> None:
+    command = launcher.server_command("legacy", "m", device="gpu",
+                                      extra_args=["--gpu-memory-utilization", "0.2"])
+    assert command.count("--gpu-memory-utilization") == 1 and command[-1] == "0.2"
+
+
+def test_an_unknown_kind_lists_the_kinds() -> None:
+    with pytest.raises(ValueError, match="the kinds are: legacy, openai"):
+        launcher.server_command("ollama", "m")
+
+
+def test_a_handle_that_the_launcher_does_not_manage_is_never_stopped() -> None:
+    """A remote server on port 8000 must not stop the local server on port 8000."""
+    remote = launcher.ServerHandle("legacy", "http://workshop.example:8000")
+    assert not remote.managed and remote.remote
+    assert remote.stop() is False
 
 
 @pytest.mark.parametrize(("forced", "model"), [("gpu", "HuggingFaceTB/SmolLM2-135M-Instruct"),
@@ -48,7 +92,7 @@ def test_a_running_server_is_reused(legacy_server) -> None:
 
 def test_remote_mode_starts_nothing(legacy_server, monkeypatch) -> None:
     monkeypatch.setenv("VLLM_API_URL", legacy_server.url + "/generate")
-    handle = launcher.start_server("legacy", port=8199, progress=False)
+    handle = launcher.start_server("legacy", port=free_port(), progress=False)
     assert handle.remote and handle.url == legacy_server.url and not handle.started
 
 
@@ -69,20 +113,23 @@ def test_port_taken_by_another_program_names_the_port_and_process() -> None:
     assert f"Port {port} is already in use by process" in message and "python" in message
 
 
+@pytest.mark.server
 def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
+    port = free_port()
     start = time.monotonic()
     with pytest.raises(ServerStartError) as info:
-        launcher.start_server("legacy", model="/no/such/model", port=8197, progress=False,
+        launcher.start_server("legacy", model="/no/such/model", port=port, progress=False,
                               timeout=300)
     assert "exited" in str(info.value) and "/no/such/model" in str(info.value)
     assert time.monotonic() - start < 200  # it noticed the exit; it did not wait for a timeout
-    assert not launcher.is_healthy("http://127.0.0.1:8197")
+    assert not launcher.is_healthy(f"http://127.0.0.1:{port}")
 
 
+@pytest.mark.server
 def test_not_enough_memory_for_the_kv_cache_is_diagnosed(monkeypatch) -> None:
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "100000")  # GiB: far beyond this machine
     with pytest.raises(ServerStartError) as info:
-        launcher.start_server("legacy", port=8196, progress=False, timeout=300)
+        launcher.start_server("legacy", port=free_port(), progress=False, timeout=300)
     message = str(info.value)
     assert "Cause: ValueError: Available memory" in message
     assert "Not enough memory for the KV cache" in info.value.hint

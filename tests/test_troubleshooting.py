@@ -12,6 +12,7 @@ import pytest
 from helpers import client, launcher
 from helpers.errors import ServerStartError, ServerUnreachableError
 from helpers.payload import Limits, PayloadError, parse_generate_request
+from tests.support import free_port
 
 HEADINGS = [line[3:].strip() for line in
             (Path(__file__).resolve().parent.parent / "TROUBLESHOOTING.md").read_text()
@@ -28,12 +29,6 @@ def as_pattern(message: str) -> re.Pattern[str]:
     """A heading's message with its examples (numbers, '...') made into wildcards."""
     pattern = re.escape(message).replace(r"\ \.\.\.\ ", ".*").replace(r"\.\.\.", ".*")
     return re.compile(re.sub(r"\d+", r"\\d+", pattern))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_port_in_use() -> None:

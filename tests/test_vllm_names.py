@@ -16,6 +16,15 @@ import vllm_names  # noqa: E402
 def test_every_name_exists_in_the_installed_vllm() -> None:
     sources = vllm_names.read_sources(vllm_names.installed_vllm_root())
     assert vllm_names.missing(sources) == []
+    assert vllm_names.mixin_surprises(sources) == []
+
+
+def test_a_mixin_that_needs_a_new_attribute_is_reported() -> None:
+    source = ("class Mixin:\n    renderer: object\n    def run(self):\n"
+              "        return self.renderer, self.tokenizer\n")
+    surprises = vllm_names.mixin_surprises({"vllm/m.py": source},
+                                           {"vllm.m:Mixin": {"renderer"}})
+    assert surprises == ["vllm.m:Mixin reads self.tokenizer, which the course does not set"]
 
 
 def test_the_list_covers_every_vllm_import_of_the_helpers_and_the_launcher() -> None:

@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
-from helpers.launcher import start_server, stop_server
+from helpers import settings
+from tests.support import own_server
 
+pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
-LEGACY_PORT, OPENAI_PORT = 8110, 8111
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +33,25 @@ def attendee_python(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def instructor_servers():
-    legacy = start_server("legacy", port=LEGACY_PORT, api_key=KEY, progress=False)
-    openai = start_server("openai", port=OPENAI_PORT, api_key=KEY, progress=False)
-    yield legacy, openai
-    stop_server("openai", port=OPENAI_PORT)
-    stop_server("legacy", port=LEGACY_PORT)
+    with own_server("legacy", api_key=KEY) as legacy, own_server("openai", api_key=KEY) as openai:
+        yield legacy, openai
+
+
+@pytest.mark.parametrize(("kind", "path", "guarded"), [
+    ("legacy", "/generate", True), ("legacy", "/metrics", True), ("legacy", "/health", False),
+    ("openai", "/v1/models", True), ("openai", "/v1/completions", True),
+    ("openai", "/health", False), ("openai", "/metrics", False), ("openai", "/tokenize", False),
+    ("openai", "/version", False),
+])
+def test_which_routes_each_servers_key_protects(instructor_servers, kind, path, guarded) -> None:
+    """What README and chapter 05 say: the course's server guards every route but /health,
+    `vllm serve` only /v1 paths (its /metrics and /tokenize answer anyone)."""
+    legacy, openai = instructor_servers
+    root = (legacy if kind == "legacy" else openai).url.removesuffix("/v1")
+    method = "POST" if path in ("/generate", "/v1/completions", "/tokenize") else "GET"
+    body = {"prompt": "Hi", "max_tokens": 1, "model": settings.SERVED_MODEL_NAME}
+    response = requests.request(method, root + path, json=body, timeout=60)
+    assert (response.status_code == 401) is guarded, (response.status_code, response.text[:200])
 
 
 def test_the_client_profile_has_no_engine(attendee_python) -> None:

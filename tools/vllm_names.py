@@ -17,13 +17,19 @@ import sys
 import zipfile
 from pathlib import Path
 
-#: "module:Name" for imports, "module:Class.attribute" for what the course calls on them.
+#: "module:Name" for imports, "module:Class.attribute" for what the course calls on them
+#: (methods, class attributes, and attributes set as ``self.x = ...`` in a method).
 NAMES = [
     "vllm.engine.arg_utils:AsyncEngineArgs.add_cli_args",
     "vllm.engine.arg_utils:EngineArgs.from_cli_args",  # inherited by AsyncEngineArgs
     "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin.beam_search",
-    "vllm.entrypoints.openai.api_server",
+    "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin.engine_client",
+    "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin.renderer",
+    "vllm.entrypoints.launchers.api_server.entry:main",  # what `vllm serve` runs
     "vllm.exceptions:VLLMClientError",
+    "vllm.config.model:ModelConfig.get_diff_sampling_param",
+    "vllm.config.model:ModelConfig.get_vocab_size",
+    "vllm.config.model:ModelConfig.max_model_len",
     "vllm.renderers.base:BaseRenderer.render_cmpl_async",
     "vllm.renderers.inputs.preprocess:parse_model_prompt",
     "vllm.sampling_params:BeamSearchParams",
@@ -37,6 +43,8 @@ NAMES = [
     "vllm.v1.engine.async_llm:AsyncLLM.from_engine_args",
     "vllm.v1.engine.async_llm:AsyncLLM.generate",
     "vllm.v1.engine.async_llm:AsyncLLM.shutdown",
+    "vllm.v1.engine.async_llm:AsyncLLM.model_config",
+    "vllm.v1.engine.async_llm:AsyncLLM.renderer",
     "vllm.v1.metrics.prometheus:get_prometheus_registry",
 ]
 
@@ -51,9 +59,23 @@ def read_sources(location: Path) -> dict[str, str]:
             for path in (location / "vllm").rglob("*.py")}
 
 
+#: The attributes the course sets on an instance of a vLLM mixin it reuses: the mixin must
+#: need no other attribute that it does not define itself, or the course's object breaks.
+MIXIN_ATTRIBUTES = {
+    "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin":
+        {"engine_client", "renderer"},
+}
+
+
 def defined_names(tree: ast.AST) -> dict[str, ast.AST]:
-    """Top-level names of a module (classes, functions, assignments, imports)."""
+    """Top-level names of a module or class (classes, functions, assignments, imports);
+    for a class also the attributes its methods set as ``self.name = ...``."""
     names: dict[str, ast.AST] = {}
+    if isinstance(tree, ast.ClassDef):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
+                    isinstance(node.value, ast.Name) and node.value.id == "self":
+                names[node.attr] = node
     for node in getattr(tree, "body", []):
         if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             names[node.name] = node
@@ -89,6 +111,27 @@ def missing(sources: dict[str, str], names: list[str] = NAMES) -> list[str]:
     return absent
 
 
+def mixin_surprises(sources: dict[str, str],
+                    mixins: dict[str, set[str]] = MIXIN_ATTRIBUTES) -> list[str]:
+    """``self.x`` that a mixin reads but neither defines nor gets from the course."""
+    surprises = []
+    for entry, given in mixins.items():
+        module, _, name = entry.partition(":")
+        source = sources.get(module.replace(".", "/") + ".py")
+        node = defined_names(ast.parse(source)).get(name) if source else None
+        if not isinstance(node, ast.ClassDef):
+            surprises.append(f"{entry} (not found)")
+            continue
+        own = defined_names(node)
+        read = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "self"}
+        surprises += [f"{entry} reads self.{attr}, which the course does not set"
+                      for attr in sorted(read - set(own) - given)]
+        surprises += [f"{entry}.{attr} (no longer declared by the mixin)"
+                      for attr in sorted(given - set(own))]
+    return surprises
+
+
 def installed_vllm_root() -> Path:
     spec = importlib.util.find_spec("vllm")
     if spec is None or not spec.submodule_search_locations:
@@ -98,7 +141,8 @@ def installed_vllm_root() -> Path:
 
 def main(argv: list[str]) -> int:
     location = Path(argv[0]) if argv else installed_vllm_root()
-    absent = missing(read_sources(location))
+    sources = read_sources(location)
+    absent = missing(sources) + mixin_surprises(sources)
     label = location.name if location.suffix == ".whl" else f"installed vllm in {location}"
     if absent:
         print(f"{label}: {len(absent)} of {len(NAMES)} names missing:")

@@ -1,0 +1,81 @@
+"""Shared fixtures: the real servers, started once per test session through the launcher.
+
+The session picks free ports for the course's servers and exports them
+(``VLLM_COURSE_LEGACY_PORT`` / ``VLLM_COURSE_OPENAI_PORT``) before anything runs, so
+the tests and the notebooks (whose kernels inherit the environment) share the same two
+servers, and nothing depends on what else listens on 8000/8001. Whatever the session
+started is stopped at its end.
+
+Tiers: tests that need a real vLLM server carry the ``server`` marker (set here for every
+test that uses a server fixture, and for every notebook); ``make test-fast`` runs the rest.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from helpers.launcher import ServerHandle, start_server, stop_server
+from helpers.servers import KINDS
+from tests.support import free_port
+
+SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
+_PORT_VARIABLES = {"legacy": "VLLM_COURSE_LEGACY_PORT", "openai": "VLLM_COURSE_OPENAI_PORT"}
+_SESSION_PORTS: dict[str, int] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for kind, variable in _PORT_VARIABLES.items():
+        _SESSION_PORTS[kind] = free_port()
+        os.environ[variable] = str(_SESSION_PORTS[kind])
+    for variable in ("VLLM_API_URL", "VLLM_OPENAI_URL"):  # a learner's remote server: not ours
+        os.environ.pop(variable, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for kind, port in _SESSION_PORTS.items():  # also servers that a notebook started
+        stop_server(kind, port=port)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVER_FIXTURES or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.server)
+
+
+def _session_server(kind: str):
+    assert kind in KINDS
+    handle = start_server(kind, progress=False)
+    yield handle
+    stop_server(kind, port=handle.port)
+
+
+@pytest.fixture(scope="session")
+def legacy_server() -> ServerHandle:
+    yield from _session_server("legacy")
+
+
+@pytest.fixture(scope="session")
+def openai_server() -> ServerHandle:
+    yield from _session_server("openai")
+
+
+@pytest.fixture(scope="session")
+def generate_url(legacy_server: ServerHandle) -> str:
+    return legacy_server.url + "/generate"
+
+
+@pytest.fixture
+def post(generate_url: str):
+    """POST a JSON payload (or raw bytes) to /generate and return the response."""
+
+    def _post(payload=None, *, data: bytes | None = None, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 120)
+        if data is not None:
+            return requests.post(generate_url, data=data, **kwargs)
+        return requests.post(generate_url, json=payload, **kwargs)
+
+    return _post

@@ -1,0 +1,135 @@
+"""Background server processes and the state files that remember them (private, on psutil).
+
+The launcher (:mod:`helpers.launcher`) starts each server in its own process session, so
+it outlives the notebook kernel that started it, and writes a small JSON state file per
+server (kind and port). A state file names the process by pid *and* creation time, so a
+pid that the system has since given to another program is never taken for the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from helpers import settings
+
+__all__ = ["ServerState", "alive", "exit_code", "forget", "port_owner", "read", "spawn",
+           "state_dir", "terminate", "write"]
+
+
+@dataclass
+class ServerState:
+    """What the launcher remembers about a server it started."""
+
+    kind: str
+    port: int
+    url: str
+    pid: int
+    created: float  #: the process's creation time (psutil), to tell a reused pid apart
+    log: str
+    model: str | None = None
+    command: list[str] = field(default_factory=list)
+
+
+def state_dir(name: str) -> Path:
+    """``<course cache>/<name>``, created if missing (``servers`` for state, ``logs``)."""
+    path = settings.cache_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _state_file(kind: str, port: int) -> Path:
+    return state_dir("servers") / f"{kind}-{port}.json"
+
+
+def write(state: ServerState) -> None:
+    _state_file(state.kind, state.port).write_text(json.dumps(asdict(state)))
+
+
+def read(kind: str, port: int) -> ServerState | None:
+    """The state the launcher wrote for ``kind`` on ``port``, or ``None``."""
+    try:
+        return ServerState(**json.loads(_state_file(kind, port).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def forget(kind: str, port: int) -> None:
+    _state_file(kind, port).unlink(missing_ok=True)
+
+
+def spawn(command: list[str], log_path: Path, env: dict[str, str], cwd: Path) -> psutil.Process:
+    """Start ``command`` in a new process session, its output going to ``log_path``."""
+    with open(log_path, "wb") as log:
+        popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                 start_new_session=True)
+    return psutil.Process(popen.pid)
+
+
+def alive(pid: int | None, created: float | None = None) -> bool:
+    """True if ``pid`` runs (a zombie counts as gone) and, if given, was created at ``created``."""
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(pid)
+        if created is not None and abs(process.create_time() - created) > 1:
+            return False  # the pid now belongs to another program
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit status of ``pid`` if it was this process's child and has ended, else ``None``."""
+    try:
+        return psutil.Process(pid).wait(timeout=0)
+    except (psutil.Error, ChildProcessError):
+        return None
+
+
+def terminate(pid: int, timeout: float) -> None:
+    """SIGTERM ``pid``'s whole process group, then SIGKILL what is left after ``timeout`` s."""
+    try:
+        leader = psutil.Process(pid)
+        group = [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        return
+    _signal_group(pid, signal.SIGTERM)
+    _, left = psutil.wait_procs(group, timeout=timeout)
+    if left:
+        _signal_group(pid, signal.SIGKILL)
+        for process in left:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(left, timeout=5)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the server leads its own session, so its group id is its pid
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def port_owner(port: int) -> str:
+    """``process 1234 (python -m ...)`` listening on ``port``, or ``another process``."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
+                command = " ".join(psutil.Process(conn.pid).cmdline()[:3])[:80]
+                return f"process {conn.pid} ({command})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"

@@ -1,0 +1,98 @@
+"""The registry of server kinds the course can start: one declarative entry per kind.
+
+Introduced in chapter 00 (the legacy server) and chapter 05 (vLLM's OpenAI-compatible
+server). Everything the launcher, the command line and the tests need to know about a
+kind lives in its :class:`ServerKind`; adding a kind is adding an entry to :data:`KINDS`::
+
+    >>> KINDS["openai"].default_port()
+    8001
+    >>> KINDS["openai"].shown_as
+    ('vllm', 'serve')
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from helpers import settings
+
+__all__ = ["KINDS", "ServerKind", "kind_named"]
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    """How one kind of server starts, where it answers, and what it is shown as.
+
+    ``module`` or ``console_script`` says what runs (``python -m MODULE`` or the script
+    on ``PATH``); ``shown_as`` is how a learner would type the same command. Flags in
+    ``device_args`` are added on that device unless the caller passes the same flag.
+    """
+
+    name: str
+    title: str
+    default_port: Callable[[], int]
+    remote_url: Callable[[], str | None]
+    remote_variable: str
+    module: str | None = None
+    console_script: str | None = None
+    shown_as: tuple[str, ...] = ()
+    url_suffix: str = ""  #: appended to ``http://host:port`` for the handle's ``url``
+    serves_model: bool = True  #: takes ``--model`` (a router does not)
+    served_model_name: str | None = None  #: passed as ``--served-model-name``
+    device_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    key_scope: str = ""  #: which routes an API key protects, in words
+
+    def program(self) -> list[str]:
+        """The start of the command line: the interpreter and module, or the console script."""
+        if self.module:
+            return [sys.executable, "-m", self.module]
+        assert self.console_script
+        return [shutil.which(self.console_script) or self.console_script]
+
+
+#: Each engine's share of one GPU (vLLM's default is 0.92, so a second engine could not
+#: start): the two engines of the course fit side by side on one 16 GB card (Colab's T4)
+#: and on bigger ones. 0.4 of 15 GiB holds the 135M model's weights and a KV cache for
+#: its whole 8,192-token context many times over.
+GPU_SHARE = ("--gpu-memory-utilization", "0.4")
+
+KINDS: dict[str, ServerKind] = {
+    "legacy": ServerKind(
+        name="legacy",
+        title="legacy /generate server",
+        default_port=settings.legacy_port,
+        remote_url=settings.remote_legacy_url,
+        remote_variable="VLLM_API_URL",
+        module="helpers.api_server",
+        shown_as=("python", "-m", "helpers.api_server"),
+        device_args={"gpu": GPU_SHARE},  # its own CPU defaults live in helpers.api_server
+        key_scope="every route but /health",
+    ),
+    "openai": ServerKind(
+        name="openai",
+        title="OpenAI-compatible server (vllm serve)",
+        default_port=settings.openai_port,
+        remote_url=settings.remote_openai_url,
+        remote_variable="VLLM_OPENAI_URL",
+        # `vllm serve` runs this module; the CPU build's `vllm` script cannot start (it looks
+        # for a distribution named `vllm`), and the older openai.api_server module is deprecated.
+        module="vllm.entrypoints.launchers.api_server.entry",
+        shown_as=("vllm", "serve"),
+        url_suffix="/v1",
+        served_model_name=settings.SERVED_MODEL_NAME,
+        device_args={"cpu": ("--enforce-eager",), "gpu": GPU_SHARE},
+        key_scope="only paths under /v1 (also /v2, /inference, /cohere): /health, /metrics, "
+                  "/tokenize, /detokenize and /version stay open",
+    ),
+}
+
+
+def kind_named(name: str) -> ServerKind:
+    """The registry entry for ``name``, or a ``ValueError`` that lists the kinds."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"No server kind {name!r}; the kinds are: {', '.join(KINDS)}.") from None
