@@ -4,8 +4,9 @@
 every client with a visibly broken answer: a stream ends with one error line and a
 transfer without its chunked terminator, a request in flight gets 503
 ``engine_dead_error``, and the server process exits with a non-zero status a few
-seconds later. Each scenario kills its server, so each test starts its own on a free
-port in 8300-8399. Generated text is never compared with a fixed string.
+seconds later; the course's client raises its typed error with the partial text, and the
+launcher replaces the dead server. Each scenario kills its server, so each test starts its
+own on a free port. Generated text is never compared with a fixed string.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers.launcher import ServerHandle, start_server, stop_server
+from helpers import client
+from helpers.errors import StreamInterruptedError
+from helpers.launcher import ServerHandle, start_server
 from helpers.metrics import requests_running
-from tests.conftest import PROMPT
+from tests.support import PROMPT, own_server, record
 
 LONG = {"prompt": PROMPT, "max_tokens": 400, "ignore_eos": True}
 EXIT_LINE = "The engine stopped ("
@@ -34,24 +36,11 @@ EXIT_LINE = "The engine stopped ("
 
 # --- fixtures and helpers ------------------------------------------------------------------
 
-def _free_port() -> int:
-    for port in range(8300, 8400):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 8300-8399 for a server of its own")
-
-
 @pytest.fixture
 def server():
     """A fresh legacy server of this test's own: a killed engine cannot be reused."""
-    port = _free_port()
-    handle = start_server("legacy", port=port, progress=False)
-    yield handle
-    stop_server("legacy", port=port)  # a no-op once the server has exited by itself
+    with own_server("legacy") as handle:  # stopping is a no-op once it exited by itself
+        yield handle
 
 
 def kill_engine_core(handle: ServerHandle) -> float:
@@ -165,9 +154,21 @@ def http_client_stream(url: str, seen: dict) -> None:
         connection.close()
 
 
-def start_curl(url: str, output: Path) -> subprocess.Popen | None:
-    if shutil.which("curl") is None:
-        return None
+def course_client_stream(url: str, seen: dict) -> None:
+    """The course's own client: a typed error that keeps the partial text."""
+    try:
+        response = client.post_http_request(PROMPT, url, stream=True, max_tokens=400,
+                                            ignore_eos=True)
+        for _ in client.get_streaming_response(response):
+            pass
+        seen["outcome"] = "finished"
+    except Exception as exc:
+        seen["outcome"] = exc
+        seen["at"] = time.monotonic()
+
+
+def start_curl(url: str, output: Path) -> subprocess.Popen:
+    assert shutil.which("curl"), "this test runs curl, as a learner would: install curl"
     return subprocess.Popen(
         ["curl", "-sS", "-N", "-o", str(output), url, "-H", "Content-Type: application/json",
          "-d", json.dumps({**LONG, "stream": True})],
@@ -181,9 +182,10 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
         server, tmp_path) -> None:
     url = server.url + "/generate"
     curl = start_curl(url, tmp_path / "curl.out")
-    example, stdlib = {}, {}
+    example, stdlib, course = {}, {}, {}
     threads = [threading.Thread(target=example_client_loop, args=(url, example)),
-               threading.Thread(target=http_client_stream, args=(url, stdlib))]
+               threading.Thread(target=http_client_stream, args=(url, stdlib)),
+               threading.Thread(target=course_client_stream, args=(url, course))]
     for thread in threads:
         thread.start()
 
@@ -199,6 +201,7 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
                     killed_at = kill_engine_core(server)
     assert killed_at is not None, "the stream ended before the engine could be killed"
     assert time.monotonic() - killed_at < 30
+    record("engine_kill_to_error_seconds", round(time.monotonic() - killed_at, 3))
 
     assert_engine_dead_error(lines[-1]["error"])
     assert_cumulative_texts(lines[:-1])
@@ -209,14 +212,31 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
         f"vLLM's example client loop ended with {example['outcome']!r}")
     assert isinstance(stdlib["outcome"], http.client.IncompleteRead), stdlib["outcome"]
     assert_engine_dead_error(json.loads(stdlib["outcome"].partial.splitlines()[-1])["error"])
-    if curl is not None:
-        _, stderr = curl.communicate(timeout=60)
-        assert curl.returncode != 0, "curl saw a complete transfer"
-        assert b"transfer closed" in stderr, stderr
-        last = (tmp_path / "curl.out").read_bytes().splitlines()[-1]
-        assert_engine_dead_error(json.loads(last)["error"])
+    error = course["outcome"]
+    assert isinstance(error, StreamInterruptedError), error
+    assert error.partial[0].startswith(PROMPT) and len(error.partial[0]) > len(PROMPT)
+    assert_engine_dead_error(error.server_error)
+    assert "the server said: The engine stopped" in str(error)
+    _, stderr = curl.communicate(timeout=60)
+    assert curl.returncode != 0, "curl saw a complete transfer"
+    assert b"transfer closed" in stderr, stderr
+    last = (tmp_path / "curl.out").read_bytes().splitlines()[-1]
+    assert_engine_dead_error(json.loads(last)["error"])
 
     assert_exited_with_an_error(server)
+    record("engine_kill_to_exit_seconds", round(time.monotonic() - killed_at, 1))
+
+
+@pytest.mark.server
+def test_the_launcher_replaces_a_server_whose_engine_died(server, capsys) -> None:
+    killed_at = kill_engine_core(server)
+    assert_exited_with_an_error(server)
+    fresh = start_server("legacy", port=server.port, progress=True)
+    record("engine_kill_to_healthy_replacement_seconds", round(time.monotonic() - killed_at, 1))
+    assert fresh.started and fresh.pid != server.pid
+    told = capsys.readouterr().err
+    assert "has exited" in told and "EngineDeadError" in told and "Starting a fresh one" in told
+    assert client.generate(PROMPT, fresh.url, max_tokens=2)[0].startswith(PROMPT)
 
 
 @pytest.mark.server
@@ -253,7 +273,6 @@ def test_a_request_in_flight_gets_503_and_the_server_exits(server) -> None:
 # --- the stream guard on its own (no server): every mid-stream failure, not only death ----
 
 def test_the_stream_guard_sends_an_error_line_then_breaks_the_transfer() -> None:
-    pytest.importorskip("fastapi")
     import asyncio
 
     from helpers.api_server import StreamAborted, error_body, guard_stream
