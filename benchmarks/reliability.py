@@ -1,8 +1,8 @@
 """`make reliability`: the full reliability run, then a table of its figures (not a test).
 
 Runs tests/test_reliability.py with RELIABILITY=full (1,000 fuzzed requests, 32 streaming
-clients x 5 rounds, real faults) plus the launcher's start-up failure tests, and prints
-what they recorded next to the goals.
+clients x 5 rounds, real faults), the engine-death tests and the launcher's start-up failure
+tests, and prints what they recorded next to the goals.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         env = {**os.environ, "RELIABILITY": "full", "RELIABILITY_REPORT": str(report_path)}
-        tests = ["tests/test_reliability.py", "tests/test_launcher.py", "tests/test_model.py",
-                 "tests/test_api_key.py"]
+        tests = ["tests/test_reliability.py", "tests/test_engine_death.py",
+                 "tests/test_launcher.py", "tests/test_model.py", "tests/test_api_key.py"]
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                  *tests], cwd=ROOT, env=env)
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
@@ -38,11 +38,17 @@ def main() -> int:
         ("streams complete per round", load.get("complete"),
          f"{load.get('clients')} every round"),
         ("server RSS per round (MiB)", load.get("rss_mib"), ""),
-        ("RSS growth, round 2 -> 5", f"{load.get('rss_growth', float('nan')):+.1%}", "< 10%"),
+        ("RSS growth, round 1 -> last", f"{load.get('rss_growth', float('nan')):+.1%}", "< 10%"),
         ("client leaves -> engine stops (s)", report.get("abort_seconds"), "<= 1"),
         ("server killed -> typed error (s)", report.get("kill_to_error_seconds"),
          "within the read timeout (30)"),
         ("dead server replaced, start (s)", report.get("restart_seconds"), ""),
+        ("engine core killed -> client error (s)", report.get("engine_kill_to_error_seconds"),
+         "seconds, not silence"),
+        ("engine core killed -> server exits (s)", report.get("engine_kill_to_exit_seconds"),
+         "a few seconds, status 1"),
+        ("engine core killed -> healthy replacement (s)",
+         report.get("engine_kill_to_healthy_replacement_seconds"), "one start"),
     ]
     print(f"\n{'figure':38} {'measured':>24}  goal")
     for name, value, goal in rows:

@@ -14,6 +14,13 @@ candidate in every answer, real beam search (``use_beam_search``, vLLM's own
 implementation, as in ``/v1/completions``), 400 answers that name the bad field
 where the original answered ``500 Internal Server Error``, aborting requests
 whose client left, Prometheus ``/metrics`` and an optional API key.
+
+A dead engine is never silent: a stream it breaks ends with one error line
+(``{"error": {..., "type": "engine_dead_error", "code": 503}}``) and then the
+connection closes *without* the chunked terminator, so every client sees a
+broken transfer; other requests get 503, ``/health`` answers 503, and the
+process exits with status 1 (``ENGINE_DEAD_EXIT_STATUS``) a moment later, so a
+supervisor or the course's launcher can start a fresh one.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import hmac
 import json
 import logging
 import os
+import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,12 +52,26 @@ from helpers.payload import (
 )
 
 if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp, Receive, Scope, Send
     from vllm.v1.engine.async_llm import AsyncLLM
 
 logger = logging.getLogger("helpers.api_server")
 
 TIMEOUT_KEEP_ALIVE = 5  # seconds
 _OPEN_PATHS = {"/health"}  # answered without an API key, so launchers can poll them
+
+ENGINE_DEAD_EXIT_STATUS = 1  # the process's exit status once its engine has died
+ENGINE_WATCH_INTERVAL = 0.5  # seconds between two looks at `engine.errored`
+EXIT_GRACE = 1.5  # seconds in-flight requests get to receive their error before the exit
+HARD_EXIT_AFTER = 30.0  # seconds after the exit began: os._exit if shutdown hangs
+RESTART_HINT = ("Restart the server: run start_server() again in the notebook, or "
+                "`python -m helpers.api_server` in a terminal.")
+
+
+class StreamAborted(Exception):
+    """Raised after a stream's error line, so that the server closes the connection
+    without the chunked terminator and no client mistakes the answer for a complete one."""
 
 
 class LegacyServer:
@@ -75,6 +98,11 @@ class LegacyServer:
         self._beam = _BeamSearch()
         self._beam.engine_client = engine
         self._beam.renderer = engine.renderer
+        self.death: str | None = None  # why the engine stopped, once it has
+        self.exit_status = 0  # what serve() returns: ENGINE_DEAD_EXIT_STATUS once it died
+        self.uvicorn: uvicorn.Server | None = None  # set by serve(); told to exit on death
+        self._shutting_down = False  # the engine is being stopped on purpose
+        self._exit_task: asyncio.Task | None = None
         self.app = self._build_app()
 
     # --- routes --------------------------------------------------------------------------
@@ -85,32 +113,36 @@ class LegacyServer:
             # Shut the engine down here, during uvicorn's own shutdown: after serve() returns,
             # uvicorn re-raises the SIGTERM/SIGINT it caught, and the process would end before
             # a `finally` could stop the engine core (left running as an orphan).
-            yield
-            self.engine.shutdown()
+            watchdog = asyncio.create_task(self._watch_engine())
+            try:
+                yield
+            finally:
+                watchdog.cancel()
+                self._shutting_down = True
+                self.engine.shutdown()
 
         app = FastAPI(title="vLLM legacy /generate server (vLLM HTTP course)",
                       docs_url=None, redoc_url=None, lifespan=lifespan)
 
-        @app.middleware("http")
-        async def require_api_key(request: Request, call_next):
-            if self.api_key and request.url.path not in _OPEN_PATHS:
-                given = request.headers.get("authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
-                    return error_response(401, "Missing or wrong API key. Send the header "
-                                          "'Authorization: Bearer <key>' (set VLLM_API_KEY).",
-                                          kind="authentication_error")
-            return await call_next(request)
+        app.add_middleware(ApiKeyMiddleware, api_key=self.api_key)
 
         @app.exception_handler(Exception)
-        async def server_fault(request: Request, exc: Exception) -> JSONResponse:
+        async def server_fault(request: Request, exc: Exception) -> Response:
+            if isinstance(exc, StreamAborted):  # logged already; the stream had its error line
+                return Response(status_code=500)  # never sent: the response has started
+            if _is_engine_dead(exc):
+                self.engine_stopped(exc)
+                return self.dead_response()
             logger.exception("Internal error while serving %s", request.url.path)
             return error_response(500, f"Internal server error ({type(exc).__name__}). The "
                                   "server log has the traceback.", kind="internal_error")
 
         @app.get("/health")
         async def health() -> Response:
-            await self.engine.check_health()
-            return Response(status_code=200)
+            if self.death is None and not self.engine.errored:
+                return Response(status_code=200)
+            self.engine_stopped()  # the watchdog may not have looked yet
+            return self.dead_response()
 
         @app.get("/metrics")
         async def metrics() -> Response:
@@ -128,6 +160,9 @@ class LegacyServer:
 
     async def generate(self, request: Request) -> Response:
         """Answer one ``POST /generate``."""
+        if self.death is not None or self.engine.errored:
+            self.engine_stopped()
+            return self.dead_response()
         try:
             body = await _read_body(request, self.limits.max_body_bytes)
             payload = parse_generate_request(body, self.limits)
@@ -139,8 +174,8 @@ class LegacyServer:
 
         request_id = f"generate-{uuid.uuid4().hex}"
         if payload.stream:
-            return StreamingResponse(self._stream(request, payload, engine_input, params,
-                                                  request_id),
+            lines = self._stream(request, payload, engine_input, params, request_id)
+            return StreamingResponse(guard_stream(lines, self._stream_failure),
                                      media_type="application/x-ndjson")
         work = asyncio.create_task(self._final(payload, engine_input, params, request_id))
         watcher = asyncio.create_task(_wait_for_disconnect(request))
@@ -150,7 +185,13 @@ class LegacyServer:
             work.cancel()
             logger.info("Client disconnected: aborted %s", request_id)
             return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
-        return JSONResponse({"text": work.result()})
+        try:
+            return JSONResponse({"text": work.result()})
+        except Exception as exc:
+            if not _is_engine_dead(exc):
+                raise  # the generic handler answers 500 and logs the traceback
+            self.engine_stopped(exc)
+            return self.dead_response()
 
     async def _render(self, payload: GenerateRequest) -> dict[str, Any]:
         """Tokenize the prompt exactly as ``/v1/completions`` does."""
@@ -218,14 +259,182 @@ class LegacyServer:
             return self._beam.beam_search(engine_input, request_id, params)
         return self.engine.generate(engine_input, params, request_id)
 
+    def _stream_failure(self, exc: Exception) -> dict[str, Any]:
+        """The error body for a stream that ``exc`` broke after its first line."""
+        if _is_engine_dead(exc):
+            self.engine_stopped(exc)
+            return self.dead_body()
+        logger.error("A stream failed mid-way (%s); its client gets an error line and a "
+                     "broken transfer.", _describe(exc), exc_info=exc)
+        return error_body(500, f"The generation failed mid-way ({_describe(exc)}); the text "
+                          "received so far is incomplete. The server log has the traceback. "
+                          "Send the request again; if it keeps failing, restart the server.",
+                          kind="internal_error")
+
+    # --- engine death --------------------------------------------------------------------
+
+    async def _watch_engine(self) -> None:
+        """Notice an engine that died while no request was running."""
+        while not self.engine.errored:
+            await asyncio.sleep(ENGINE_WATCH_INTERVAL)
+        self.engine_stopped()
+
+    def engine_stopped(self, exc: BaseException | None = None) -> None:
+        """Record that the engine died and schedule the server's exit (first call only).
+
+        The exit gives in-flight requests ``EXIT_GRACE`` seconds to receive their error,
+        then tells uvicorn to stop; ``serve`` returns ``ENGINE_DEAD_EXIT_STATUS``.
+        """
+        if self.death is not None or self._shutting_down:
+            return
+        self.death = _why_engine_stopped(self.engine, exc)
+        self.exit_status = ENGINE_DEAD_EXIT_STATUS
+        logger.error("The engine stopped (%s): the server exits with status %d so that a "
+                     "supervisor or the course's launcher can start a fresh one.",
+                     self.death, self.exit_status)
+        self._exit_task = asyncio.get_running_loop().create_task(self._exit_soon())
+
+    async def _exit_soon(self) -> None:
+        await asyncio.sleep(EXIT_GRACE)
+        if self.uvicorn is not None:
+            self.uvicorn.should_exit = True
+        _hard_exit_later(self.exit_status, HARD_EXIT_AFTER)
+
+    def dead_body(self) -> dict[str, Any]:
+        """The error body every request gets once the engine has died."""
+        return error_body(503, f"The engine stopped ({self.death}), so this server cannot "
+                          f"generate any more and is shutting down. {RESTART_HINT}",
+                          kind="engine_dead_error")
+
+    def dead_response(self) -> JSONResponse:
+        return JSONResponse(self.dead_body(), status_code=503)
+
 
 # --- HTTP plumbing -----------------------------------------------------------------------
 
+def error_body(status: int, message: str, *, param: str | None = None,
+               kind: str = "invalid_request_error") -> dict[str, Any]:
+    """The OpenAI-style error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
 def error_response(status: int, message: str, *, param: str | None = None,
                    kind: str = "invalid_request_error") -> Response:
-    """The OpenAI-style error body: ``{"error": {"message", "type", "param", "code"}}``."""
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param,
-                                   "code": status}}, status_code=status)
+    """An error answer with :func:`error_body`."""
+    return JSONResponse(error_body(status, message, param=param, kind=kind), status_code=status)
+
+
+async def guard_stream(lines: AsyncIterator[bytes],
+                       on_error: Callable[[Exception], dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Pass ``lines`` through; if they fail, send ``on_error(exc)`` as one last JSON line and
+    raise :class:`StreamAborted`.
+
+    The raise makes uvicorn close the connection without the chunked terminator: a client
+    that ignores the error line still gets a broken transfer (``ChunkedEncodingError`` in
+    ``requests``, exit status 18 in curl), never an answer that looks complete.
+    """
+    try:
+        async for line in lines:
+            yield line
+    except Exception as exc:
+        yield (json.dumps(on_error(exc)) + "\n").encode("utf-8")
+        raise StreamAborted(f"stream ended by {type(exc).__name__}") from exc
+
+
+class ApiKeyMiddleware:
+    """Answer 401 on every path but ``/health`` unless ``Authorization: Bearer <api_key>``.
+
+    A plain ASGI middleware on purpose: Starlette's ``@app.middleware("http")``
+    (``BaseHTTPMiddleware``) relays a streaming body and, when the endpoint raises
+    mid-stream, still ends the response with the chunked terminator, so a broken stream
+    looked complete to every client.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and self.api_key and scope["path"] not in _OPEN_PATHS
+                and not self._authorized(scope)):
+            response = error_response(401, "Missing or wrong API key. Send the header "
+                                      "'Authorization: Bearer <key>' (set VLLM_API_KEY).",
+                                      kind="authentication_error")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        given = next((value for name, value in scope["headers"] if name == b"authorization"),
+                     b"")
+        return hmac.compare_digest(given, f"Bearer {self.api_key}".encode())
+
+
+class _OneLineForStreamAborts(logging.Filter):
+    """Shorten uvicorn's "Exception in ASGI application" for a stream broken on purpose
+    (the cause is logged once already) to one line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, StreamAborted):
+            record.msg = "Closed a stream's connection without the chunked terminator (%s)."
+            record.args, record.exc_info, record.exc_text = (exc,), None, None
+        return True
+
+
+def _is_engine_dead(exc: BaseException) -> bool:
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    return isinstance(exc, EngineDeadError)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, with the cause when vLLM wraps one (``EngineGenerateError``)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and not isinstance(cause, StreamAborted):
+        text += f", caused by {_describe(cause)}"
+    return text
+
+
+def _why_engine_stopped(engine: AsyncLLM, exc: BaseException | None) -> str:
+    """The error's text and, where vLLM knows it, how the engine core process ended."""
+    reasons = [_describe(exc)] if exc is not None else []
+    reasons += [_exit_reason(name, code) for name, code in _finished_engine_procs(engine)]
+    return "; ".join(reasons) or "the engine reports itself dead"
+
+
+def _finished_engine_procs(engine: AsyncLLM) -> list[tuple[str, int]]:
+    """``(name, exit code)`` of the engine's processes that ended; [] where unknown."""
+    try:  # vLLM internals: AsyncMPClient -> BackgroundResources -> CoreEngineProcManager
+        manager = engine.engine_core.resources.engine_manager
+        return [(name, code) for name, code in manager.finished_procs().items()
+                if code is not None]
+    except Exception:  # in-process engine, another vLLM version: the error text must do
+        return []
+
+
+def _exit_reason(name: str, code: int) -> str:
+    import signal
+
+    if code < 0:
+        try:
+            return f"process {name} was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"process {name} was killed by signal {-code}"
+    return f"process {name} exited with status {code}"
+
+
+def _hard_exit_later(status: int, delay: float) -> None:
+    """End the process after ``delay`` seconds even if the orderly shutdown hangs."""
+    def hard_exit() -> None:
+        logger.error("The shutdown after the engine stopped took over %.0f s: exiting "
+                     "now with status %d.", delay, status)
+        os._exit(status)
+
+    timer = threading.Timer(delay, hard_exit)
+    timer.daemon = True  # never keeps a finished process alive
+    timer.start()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -284,8 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(args: argparse.Namespace) -> None:
-    """Start the engine and the HTTP server; stop both on SIGINT/SIGTERM."""
+async def serve(args: argparse.Namespace) -> int:
+    """Start the engine and the HTTP server; stop both on SIGINT/SIGTERM.
+
+    Returns the exit status: 0, or ``ENGINE_DEAD_EXIT_STATUS`` if the engine died.
+    """
     import uvicorn
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.usage.usage_lib import UsageContext
@@ -300,7 +512,10 @@ async def serve(args: argparse.Namespace) -> None:
                                 timeout_graceful_shutdown=5)
         logger.info("Legacy /generate server on http://%s:%d (model %s, API key %s)",
                     args.host, args.port, args.model, "required" if args.api_key else "off")
-        await uvicorn.Server(config).serve()
+        logging.getLogger("uvicorn.error").addFilter(_OneLineForStreamAborts())
+        server.uvicorn = uvicorn.Server(config)
+        await server.uvicorn.serve()
+        return server.exit_status
     finally:
         engine.shutdown()
 
@@ -316,7 +531,9 @@ def main(argv: list[str] | None = None) -> None:
                                           local_model=Path(args.model).is_dir()).items():
         os.environ.setdefault(name, value)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(asctime)s %(message)s")
-    asyncio.run(serve(args))
+    status = asyncio.run(serve(args))
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

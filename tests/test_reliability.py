@@ -24,7 +24,7 @@ from helpers.errors import StreamInterruptedError
 from helpers.launcher import start_server
 from helpers.metrics import requests_running
 from helpers.payload import FIELDS
-from tests.support import PROMPT, own_server
+from tests.support import PROMPT, own_server, record
 
 pytestmark = pytest.mark.server
 FULL = os.environ.get("RELIABILITY") == "full"
@@ -32,16 +32,6 @@ FUZZ_EXAMPLES = 1000 if FULL else 150
 CLIENTS, ROUNDS = (32, 5) if FULL else (8, 3)
 #: The README promises that sustained load grows the server's memory by less than this.
 MAX_RSS_GROWTH = 0.10
-REPORT: dict[str, object] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def write_report():
-    yield
-    path = os.environ.get("RELIABILITY_REPORT")
-    if path:
-        with open(path, "w") as report:
-            json.dump(REPORT, report, indent=1)
 
 
 # --- bad input at scale ----------------------------------------------------------------
@@ -108,7 +98,7 @@ def test_fuzzed_requests_never_break_the_server(generate_url, body) -> None:
         else:
             first = json.loads(next(response.iter_lines()))
             assert isinstance(first["text"], list) and first["text"]
-    REPORT["fuzz"] = FUZZ
+    record("fuzz", FUZZ)
 
 
 def test_server_is_healthy_and_correct_after_the_fuzz(legacy_server, post) -> None:
@@ -162,11 +152,12 @@ def test_concurrent_streaming_clients_all_complete(legacy_server, generate_url) 
     complete, rss = asyncio.run(rounds())
     # The first round warms the engine up (buffers, caches); growth is measured after it.
     growth = (rss[-1] - rss[0]) / rss[0]
-    REPORT["load"] = {"clients": CLIENTS, "rounds": ROUNDS, "complete": complete,
-                      "rss_mib": [round(r / 2**20) for r in rss], "rss_growth": growth,
-                      "seconds": round(time.perf_counter() - start, 1)}
+    load = {"clients": CLIENTS, "rounds": ROUNDS, "complete": complete,
+            "rss_mib": [round(r / 2**20) for r in rss], "rss_growth": growth,
+            "seconds": round(time.perf_counter() - start, 1)}
+    record("load", load)
     assert complete == [CLIENTS] * ROUNDS
-    assert growth < MAX_RSS_GROWTH, f"memory grew {growth:.1%} under load: {REPORT['load']}"
+    assert growth < MAX_RSS_GROWTH, f"memory grew {growth:.1%} under load: {load}"
 
 
 def test_disconnect_stops_the_engine_request_quickly(legacy_server, post) -> None:
@@ -178,7 +169,7 @@ def test_disconnect_stops_the_engine_request_quickly(legacy_server, post) -> Non
     closed = time.perf_counter()
     while requests_running(legacy_server.url) and time.perf_counter() - closed < 10:
         time.sleep(0.02)
-    REPORT["abort_seconds"] = round(time.perf_counter() - closed, 3)
+    record("abort_seconds", round(time.perf_counter() - closed, 3))
     assert requests_running(legacy_server.url) == 0
 
 
@@ -201,7 +192,7 @@ def test_killed_server_mid_stream_raises_with_the_partial_text(fault_server) -> 
             if received == 5:
                 os.killpg(fault_server.pid, signal.SIGKILL)
                 start = time.perf_counter()
-    REPORT["kill_to_error_seconds"] = round(time.perf_counter() - start, 3)
+    record("kill_to_error_seconds", round(time.perf_counter() - start, 3))
     assert info.value.partial[0].startswith(PROMPT) and len(info.value.partial[0]) > len(PROMPT)
     assert received >= 5
 
@@ -212,6 +203,6 @@ def test_the_launcher_replaces_a_dead_server(fault_server) -> None:
     time.sleep(1)
     start = time.perf_counter()
     fresh = start_server("legacy", port=fault_server.port, progress=False)
-    REPORT["restart_seconds"] = round(time.perf_counter() - start, 1)
+    record("restart_seconds", round(time.perf_counter() - start, 1))
     assert fresh.started and fresh.pid != fault_server.pid
     assert client.generate(PROMPT, fresh.url, max_tokens=2)[0].startswith(PROMPT)
