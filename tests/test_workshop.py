@@ -69,7 +69,10 @@ def test_notebooks_01_to_04_run_against_the_remote_servers(attendee_python, inst
     notebooks = [f"notebooks/{name}" for name in (
         "01_request_payloads.ipynb", "02_streaming.ipynb",
         "03_candidates_and_beam_search.ipynb", "04_error_handling.ipynb")]
+    # --noconftest: an attendee runs the notebooks, not the developers' test session (whose
+    # conftest gives every run servers of its own).
     result = subprocess.run([str(attendee_python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "--noconftest",
                              *notebooks], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=1500)
     assert result.returncode == 0, result.stdout[-4000:]
