@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=1, help="number of candidates (default 1)")
     parser.add_argument("--stream", action="store_true", help="print the text as it arrives")
     parser.add_argument("--beam", action="store_true",
-                        help="beam search with width n (cannot stream)")
+                        help="beam search with width n (with --stream: one line at the end)")
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=None,
                         help="default: 0 (greedy) for n=1, 0.8 for n>1")

@@ -91,6 +91,7 @@ class LegacyServer:
         self.defaults: dict[str, Any] = {
             name: value for name, value in model_config.get_diff_sampling_param().items()
             if name not in ("max_tokens", "n")}
+        self.passthrough = passthrough_fields()
 
         class _BeamSearch(BeamSearchOnlineMixin):  # vLLM's own, as /v1/completions uses it
             pass
@@ -165,7 +166,7 @@ class LegacyServer:
             return self.dead_response()
         try:
             body = await _read_body(request, self.limits.max_body_bytes)
-            payload = parse_generate_request(body, self.limits)
+            payload = parse_generate_request(body, self.limits, self.passthrough)
             engine_input = await self._render(payload)
             check_prompt_length(payload, len(engine_input["prompt_token_ids"]), self.limits)
             params = self._params(payload)
@@ -173,11 +174,16 @@ class LegacyServer:
             return error_response(exc.status, exc.message, param=exc.param)
 
         request_id = f"generate-{uuid.uuid4().hex}"
+        outputs = self._outputs(engine_input, params, request_id)
         if payload.stream:
-            lines = self._stream(request, payload, engine_input, params, request_id)
+            try:  # vLLM checks the request when the first output is asked for
+                first = await anext(outputs, None)
+            except Exception as exc:
+                return self._refused(exc, payload)
+            lines = self._stream(request, payload, first, outputs, request_id)
             return StreamingResponse(guard_stream(lines, self._stream_failure),
                                      media_type="application/x-ndjson")
-        work = asyncio.create_task(self._final(payload, engine_input, params, request_id))
+        work = asyncio.create_task(self._final(payload, outputs))
         watcher = asyncio.create_task(_wait_for_disconnect(request))
         done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
         watcher.cancel()
@@ -186,12 +192,25 @@ class LegacyServer:
             logger.info("Client disconnected: aborted %s", request_id)
             return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
         try:
-            return JSONResponse({"text": work.result()})
+            return JSONResponse(work.result())
         except Exception as exc:
-            if not _is_engine_dead(exc):
-                raise  # the generic handler answers 500 and logs the traceback
+            return self._refused(exc, payload)
+
+    def _refused(self, exc: Exception, payload: GenerateRequest) -> Response:
+        """The answer for an error the engine raised: 400 for a request it refused (vLLM's
+        own request checks), its status for admission control, 503 once it died."""
+        from vllm.exceptions import GracefulHTTPError, VLLMClientError
+
+        if _is_engine_dead(exc):
             self.engine_stopped(exc)
             return self.dead_response()
+        if isinstance(exc, GracefulHTTPError):
+            return error_response(int(exc.http_status), exc.message, kind="server_busy")
+        if isinstance(exc, VLLMClientError):
+            message = str(exc.args[0]) if exc.args else str(exc)
+            return error_response(400, f"{message} Fix this field and send the request again.",
+                                  param=_field_at_fault(exc, payload.fields))
+        raise exc  # the generic handler answers 500 and logs the traceback
 
     async def _render(self, payload: GenerateRequest) -> dict[str, Any]:
         """Tokenize the prompt exactly as ``/v1/completions`` does."""
@@ -208,47 +227,38 @@ class LegacyServer:
         return engine_input
 
     def _params(self, payload: GenerateRequest) -> Any:
-        from vllm.exceptions import VLLMClientError
+        """vLLM's sampling (or beam search) parameters, typed and checked by vLLM itself."""
         from vllm.sampling_params import BeamSearchParams, RequestOutputKind, SamplingParams
 
         fields = {**self.defaults, **payload.fields}
-        try:
-            if payload.use_beam_search:
-                beam_fields = {k: v for k, v in fields.items()
-                               if k in BeamSearchParams.__struct_fields__}
-                beam_fields.setdefault("temperature", 1.0)  # as /v1/completions does
-                return BeamSearchParams(beam_width=payload.n, max_tokens=payload.max_tokens,
-                                        **beam_fields)
-            kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
-            return SamplingParams(n=payload.n, max_tokens=payload.max_tokens, output_kind=kind,
-                                  **fields)
-        except (ValueError, TypeError, VLLMClientError) as exc:
-            message = str(exc.args[0]) if exc.args else str(exc)
-            raise PayloadError(f"{message} Fix this field and send the request again.",
-                               param=getattr(exc, "parameter", None)) from exc
+        if payload.use_beam_search:
+            beam = {k: v for k, v in fields.items() if k in BeamSearchParams.__struct_fields__}
+            beam.setdefault("temperature", 1.0)  # as /v1/completions does
+            return _build(BeamSearchParams, {**beam, "beam_width": payload.n,
+                                             "max_tokens": payload.max_tokens}, payload.fields)
+        kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
+        return _build(SamplingParams, {**fields, "n": payload.n, "max_tokens": payload.max_tokens,
+                                       "output_kind": kind}, payload.fields)
 
     # --- generation ----------------------------------------------------------------------
 
-    async def _final(self, payload: GenerateRequest, engine_input: dict, params: Any,
-                     request_id: str) -> list[str]:
-        texts = [""] * payload.n
-        async for output in self._outputs(engine_input, params, request_id):
-            for candidate in output.outputs:
-                texts[candidate.index] = candidate.text
-        return [payload.prompt + text for text in texts]
+    async def _final(self, payload: GenerateRequest, outputs: AsyncIterator) -> dict[str, Any]:
+        snapshot = Snapshot(payload)
+        async for output in outputs:
+            snapshot.update(output)
+        return snapshot.body()
 
-    async def _stream(self, request: Request, payload: GenerateRequest, engine_input: dict,
-                      params: Any, request_id: str) -> AsyncIterator[bytes]:
-        # With n > 1 each engine step reports only the candidates that advanced, so keep
-        # the latest text of each and send all n, in index order, on every line.
-        texts = [""] * payload.n
+    async def _stream(self, request: Request, payload: GenerateRequest, first: Any,
+                      outputs: AsyncIterator, request_id: str) -> AsyncIterator[bytes]:
+        snapshot = Snapshot(payload)
         watcher = asyncio.create_task(_abort_on_disconnect(request, self.engine, request_id))
         try:
-            async for output in self._outputs(engine_input, params, request_id):
-                for candidate in output.outputs:
-                    texts[candidate.index] = candidate.text
-                line = {"text": [payload.prompt + text for text in texts]}
-                yield (json.dumps(line) + "\n").encode("utf-8")
+            if first is not None:
+                snapshot.update(first)
+                yield snapshot.line()
+            async for output in outputs:
+                snapshot.update(output)
+                yield snapshot.line()
         finally:
             watcher.cancel()
 
@@ -308,6 +318,102 @@ class LegacyServer:
 
     def dead_response(self) -> JSONResponse:
         return JSONResponse(self.dead_body(), status_code=503)
+
+
+# --- answers ------------------------------------------------------------------------------
+
+#: SamplingParams fields that only the server sets (how outputs are reported, internals).
+_SERVER_ONLY = {"output_kind", "skip_clone", "output_text_buffer_length", "stream_interval"}
+
+
+def passthrough_fields() -> frozenset[str]:
+    """Every public ``SamplingParams`` field a client may send, as the original server took."""
+    from vllm.sampling_params import SamplingParams
+
+    return frozenset(name for name in SamplingParams.__struct_fields__
+                     if not name.startswith("_") and name not in _SERVER_ONLY)
+
+
+def _build(kind: type, values: dict[str, Any], given: dict[str, Any]) -> Any:
+    """``kind(**values)`` converted from JSON types and checked by vLLM, or a 400."""
+    import msgspec
+    from vllm.exceptions import VLLMClientError
+
+    try:
+        return msgspec.convert(values, kind, strict=False)
+    except (msgspec.ValidationError, ValueError, TypeError, VLLMClientError) as exc:
+        message = str(exc.args[0]) if exc.args else str(exc)
+        raise PayloadError(f"{message} Fix this field and send the request again.",
+                           param=_field_at_fault(exc, given, kind)) from exc
+
+
+def _field_at_fault(exc: BaseException, given: dict[str, Any], kind: type | None = None
+                    ) -> str | None:
+    """The request field an error of vLLM's is about: named by it, or found by trying each."""
+    import re
+
+    named = getattr(exc, "parameter", None)
+    match = re.search(r"at `\$\.(\w+)", str(exc))  # msgspec: "... - at `$.logprobs`"
+    if named or match:
+        return named or match.group(1)
+    for name in given:
+        if str(exc).startswith(name):
+            return name
+    if kind is not None:  # try the fields one by one
+        for name, value in given.items():
+            try:
+                _build(kind, {name: value, **({"beam_width": 1, "max_tokens": 16}
+                                               if "beam_width" in kind.__struct_fields__
+                                               else {})}, {})
+            except PayloadError:
+                return name
+    return None
+
+
+class Snapshot:
+    """The latest text (and, when asked for, log-probabilities) of every candidate.
+
+    With n > 1 each engine step reports only the candidates that advanced, so the latest
+    output of each is kept and all n are sent, in index order, every time. The answer is the
+    legacy ``{"text": [prompt + completion, ...]}``; a request with ``"logprobs": k`` also
+    gets the extension key ``"logprobs"``: for each candidate its ``cumulative_logprob`` and,
+    per generated token, the token, its log-probability and the ``k`` most likely tokens.
+    """
+
+    def __init__(self, payload: GenerateRequest) -> None:
+        self.prompt = payload.prompt
+        self.top = payload.fields.get("logprobs")
+        self.outputs: list[Any] = [None] * payload.n
+
+    def update(self, output: Any) -> None:
+        for candidate in output.outputs:
+            self.outputs[candidate.index] = candidate
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": [self.prompt + (o.text if o else "")
+                                         for o in self.outputs]}
+        if self.top is not None:
+            body["logprobs"] = [_logprobs(o, self.top) for o in self.outputs]
+        return body
+
+    def line(self) -> bytes:
+        return (json.dumps(self.body()) + "\n").encode("utf-8")
+
+
+def _logprobs(output: Any, top: int) -> dict[str, Any] | None:
+    """One candidate's log-probabilities in JSON types (``None`` before its first token)."""
+    if output is None:
+        return None
+    tokens = []
+    for token_id, table in zip(output.token_ids, output.logprobs or [], strict=False):
+        chosen = table.get(token_id)
+        ranked = sorted(table.values(), key=lambda entry: entry.rank)[:top]
+        tokens.append({
+            "token": chosen.decoded_token if chosen else None,
+            "logprob": chosen.logprob if chosen else None,
+            "top_logprobs": [{"token": e.decoded_token, "logprob": e.logprob} for e in ranked],
+        })
+    return {"cumulative_logprob": output.cumulative_logprob, "tokens": tokens}
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ import requests
 from helpers import _processes, diagnosis, settings
 from helpers.errors import ServerStartError
 from helpers.runtime import Device, detect_device, engine_environment
-from helpers.servers import KINDS, ServerKind, kind_named
+from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
 
 __all__ = [
     "ServerHandle",
@@ -115,6 +115,9 @@ def server_command(
     command += ["--host", host, "--port", str(port or spec.default_port())]
     if spec.served_model_name and not _mentions(extra_args, "--served-model-name"):
         command += ["--served-model-name", spec.served_model_name]
+    if spec.metrics_port_flag and not _mentions(extra_args, spec.metrics_port_flag):
+        metrics_port = (port or spec.default_port()) + METRICS_PORT_OFFSET
+        command += [spec.metrics_port_flag, str(metrics_port)]
     defaults = spec.device_args.get(device, ())
     for at, arg in enumerate(defaults):
         if arg.startswith("--") and not _mentions(extra_args, arg):
@@ -341,7 +344,10 @@ def _project_root() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.launcher {start,stop,status} [KIND]``."""
+    """``python -m helpers.launcher {start,stop,status} [KIND] [-- SERVER ARGS]``.
+
+    Arguments after ``--`` go to the server: ``start router -- --worker-urls URL URL``.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m helpers.launcher",
@@ -350,12 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", nargs="?", default="legacy", choices=list(KINDS))
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--model", default=None, help="default: the course model")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    server_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     spec = KINDS[args.kind]
     port = args.port or spec.default_port()
     try:
         if args.action == "start":
-            handle = start_server(args.kind, model=args.model, port=port)
+            handle = start_server(args.kind, model=args.model, port=port,
+                                  extra_args=server_args)
             how = "started" if handle.started else "already running"
             print(f"{spec.title} {how} at {handle.url}"
                   + (f" (log: {handle.log_path})" if handle.log_path else ""))

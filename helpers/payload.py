@@ -7,6 +7,12 @@ a typo, a string where a number belongs or a missing prompt surfaced as
 ``500 Internal Server Error`` with no explanation. Here every problem becomes a
 :class:`PayloadError` (HTTP 400 or 413) whose message names the field and says
 how to fix it. Pure Python, no vLLM: the server and the unit tests share it.
+
+The fields in :data:`FIELDS` are checked here, with bounds a learner can read. Every other
+field of vLLM's ``SamplingParams`` (``logprobs``, ``logit_bias``, ``structured_outputs``,
+``bad_words``...) is accepted too, as the original server accepted it: the server passes its
+names as ``passthrough`` and lets vLLM check the values (a wrong one is still a 400 that names
+the field). A name that is no field at all gets a "did you mean".
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,18 +83,33 @@ FIELDS: dict[str, tuple[str, float | None, float | None]] = {
     "include_stop_str_in_output": ("bool", None, None),
 }
 _MODE_FIELDS = {"prompt", "stream", "use_beam_search"}
+#: What vLLM's beam search takes (``BeamSearchParams``), plus ``logprobs``: the answer then
+#: carries each beam's score.
 _BEAM_FIELDS = {"n", "max_tokens", "temperature", "ignore_eos", "length_penalty",
-                "include_stop_str_in_output", "skip_special_tokens"}
+                "include_stop_str_in_output", "skip_special_tokens", "structured_outputs",
+                "logprobs"}
+_BEST_OF = ("best_of was removed from vLLM's V1 engine (only best_of equal to n, which "
+            "changes nothing, is still accepted). Use n with temperature > 0 (sampling), or "
+            "use_beam_search: true with n as the beam width.")
 _RETIRED = {
-    "best_of": "best_of was removed from vLLM's V1 engine. Use n with temperature > 0 "
-               "(sampling), or use_beam_search: true with n as the beam width.",
     "early_stopping": "early_stopping was removed from vLLM with the old beam search. "
                       "Remove the field; use_beam_search: true still works here.",
 }
+#: Fields that clients or proxies add and that change nothing here: name -> why.
+_IGNORED = {
+    "return_logprob": "vllm-router adds it to every /generate body (its routing core comes "
+                      "from SGLang, whose /generate has this field); ask for \"logprobs\" "
+                      "instead",
+}
 
 
-def parse_generate_request(body: bytes, limits: Limits) -> GenerateRequest:
-    """Parse and check a raw request body; raise :class:`PayloadError` on the first problem."""
+def parse_generate_request(body: bytes, limits: Limits,
+                           passthrough: Collection[str] = ()) -> GenerateRequest:
+    """Parse and check a raw request body; raise :class:`PayloadError` on the first problem.
+
+    ``passthrough`` names further fields that are accepted as they are (the server passes
+    the rest of ``SamplingParams``' fields, which vLLM checks when it builds them).
+    """
     if len(body) > limits.max_body_bytes:
         raise PayloadError(
             f"The request body is {len(body):,} bytes; this server accepts at most "
@@ -97,8 +119,9 @@ def parse_generate_request(body: bytes, limits: Limits) -> GenerateRequest:
         raise PayloadError(
             f"The body must be a JSON object like {{\"prompt\": \"Hello\"}}, "
             f"not a JSON {_json_type(data)}.")
-    _check_known_fields(data)
-    data = {name: value for name, value in data.items() if value is not None or name == "prompt"}
+    _check_known_fields(data, passthrough)
+    data = {name: value for name, value in data.items()
+            if (value is not None or name == "prompt") and name not in _IGNORED}
 
     prompt = data.get("prompt")
     if "prompt" not in data:
@@ -114,11 +137,16 @@ def parse_generate_request(body: bytes, limits: Limits) -> GenerateRequest:
     request = GenerateRequest(prompt=prompt,
                               stream=_boolean(data, "stream"),
                               use_beam_search=_boolean(data, "use_beam_search"))
+    best_of = data.pop("best_of", None)
     for name, value in data.items():
-        if name not in _MODE_FIELDS:
+        if name in FIELDS:
             request.fields[name] = _check_field(name, value, limits)
+        elif name not in _MODE_FIELDS:
+            request.fields[name] = value  # vLLM checks it
     request.n = request.fields.pop("n", 1)
     request.max_tokens = request.fields.pop("max_tokens", 16)
+    if best_of is not None and best_of != request.n:  # best_of == n always was a no-op
+        raise PayloadError(_BEST_OF, param="best_of")
     _check_combinations(request)
     return request
 
@@ -158,17 +186,19 @@ def _reject_constant(name: str) -> None:
     raise PayloadError(f"{name} is not a valid JSON number. Send a finite number.")
 
 
-def _check_known_fields(data: dict[str, Any]) -> None:
+def _check_known_fields(data: dict[str, Any], passthrough: Collection[str]) -> None:
+    allowed = FIELDS.keys() | _MODE_FIELDS | set(passthrough) | {"best_of"}
     for name in data:
-        if name in FIELDS or name in _MODE_FIELDS:
+        if name in allowed or name in _IGNORED:
             continue
         if name in _RETIRED:
             raise PayloadError(_RETIRED[name], param=name)
-        allowed = sorted(FIELDS.keys() | _MODE_FIELDS)
-        close = difflib.get_close_matches(str(name), allowed, n=1)
+        close = difflib.get_close_matches(str(name), sorted(allowed), n=1)
         guess = f' Did you mean "{close[0]}"?' if close else ""
+        common = sorted(FIELDS.keys() | _MODE_FIELDS)
+        more = " and the rest of vLLM's SamplingParams" if passthrough else ""
         raise PayloadError(f'Unknown field "{name}".{guess} Allowed fields: '
-                           f"{', '.join(allowed)}.", param=str(name))
+                           f"{', '.join(common)}{more}.", param=str(name))
 
 
 def _boolean(data: dict[str, Any], name: str) -> bool:
@@ -225,11 +255,7 @@ def _check_stop(value: Any, limits: Limits) -> list[str]:
 
 def _check_combinations(request: GenerateRequest) -> None:
     fields = request.fields
-    if request.use_beam_search:
-        if request.stream:
-            raise PayloadError(
-                "Beam search cannot stream: the best beams are known only at the end. "
-                'Send "stream": false with "use_beam_search": true.', param="stream")
+    if request.use_beam_search:  # with "stream": true, one line comes, at the end
         extra = sorted(set(fields) - _BEAM_FIELDS)
         if extra:
             raise PayloadError(

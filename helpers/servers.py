@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 from helpers import settings
 
-__all__ = ["KINDS", "ServerKind", "kind_named"]
+__all__ = ["KINDS", "METRICS_PORT_OFFSET", "ServerKind", "kind_named"]
+
+#: A server with a separate metrics port gets it here, above its own (router 8002 -> 9002).
+METRICS_PORT_OFFSET = 1000
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class ServerKind:
     serves_model: bool = True  #: takes ``--model`` (a router does not)
     served_model_name: str | None = None  #: passed as ``--served-model-name``
     device_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: a flag naming a second port the server opens (its metrics); the launcher gives it
+    #: ``port + METRICS_PORT_OFFSET`` so that two such servers never collide
+    metrics_port_flag: str | None = None
     key_scope: str = ""  #: which routes an API key protects, in words
 
     def program(self) -> list[str]:
@@ -86,6 +92,20 @@ KINDS: dict[str, ServerKind] = {
         device_args={"cpu": ("--enforce-eager",), "gpu": GPU_SHARE},
         key_scope="only paths under /v1 (also /v2, /inference, /cohere): /health, /metrics, "
                   "/tokenize, /detokenize and /version stay open",
+    ),
+    "router": ServerKind(
+        name="router",
+        title="vllm-router (load balancer)",
+        default_port=settings.router_port,
+        remote_url=settings.remote_router_url,
+        remote_variable="VLLM_ROUTER_URL",
+        # The vLLM project's router (PyPI vllm-router, a Rust binary behind a Python launcher);
+        # the caller names the servers it routes to: extra_args=["--worker-urls", URL, URL].
+        module="vllm_router.launch_router",
+        shown_as=("vllm-router",),
+        serves_model=False,
+        metrics_port_flag="--prometheus-port",  # its own default, 29000, would be shared
+        key_scope="none of its own: --api-key is what it sends to the servers behind it",
     ),
 }
 

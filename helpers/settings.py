@@ -17,6 +17,8 @@ variable                    meaning                                        defau
 ``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
 ``VLLM_COURSE_LEGACY_PORT`` port of the local legacy server                ``8000``
 ``VLLM_COURSE_OPENAI_PORT`` port of the local OpenAI-compatible server     ``8001``
+``VLLM_COURSE_ROUTER_PORT`` port of the local vllm-router (chapter 10)     ``8002``
+``VLLM_ROUTER_URL``         base URL of a remote vllm-router                unset: start one
 ==========================  =============================================  =======================
 
 ``VLLM_API_KEY`` is also what ``vllm serve`` reads, so one variable serves both APIs.
@@ -41,6 +43,8 @@ __all__ = [
     "openai_port",
     "remote_legacy_url",
     "remote_openai_url",
+    "remote_router_url",
+    "router_port",
 ]
 
 #: Where local servers listen unless told otherwise: this machine only.
@@ -52,7 +56,8 @@ HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 #: The prompt of vLLM's example client, used throughout the course.
 DEFAULT_PROMPT = "San Francisco is a"
 
-_DEFAULT_PORTS = {"VLLM_COURSE_LEGACY_PORT": 8000, "VLLM_COURSE_OPENAI_PORT": 8001}
+_DEFAULT_PORTS = {"VLLM_COURSE_LEGACY_PORT": 8000, "VLLM_COURSE_OPENAI_PORT": 8001,
+                  "VLLM_COURSE_ROUTER_PORT": 8002}
 
 
 def _env(name: str) -> str | None:
@@ -77,6 +82,17 @@ def legacy_port() -> int:
 def openai_port() -> int:
     """Port of the local OpenAI-compatible server (``VLLM_COURSE_OPENAI_PORT``, default 8001)."""
     return _port("VLLM_COURSE_OPENAI_PORT")
+
+
+def router_port() -> int:
+    """Port of the local vllm-router (``VLLM_COURSE_ROUTER_PORT``, default 8002)."""
+    return _port("VLLM_COURSE_ROUTER_PORT")
+
+
+def remote_router_url() -> str | None:
+    """A remote vllm-router's base URL (``VLLM_ROUTER_URL``), without a trailing slash."""
+    url = _env("VLLM_ROUTER_URL")
+    return url.rstrip("/") if url else None
 
 
 def remote_legacy_url() -> str | None:

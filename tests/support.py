@@ -17,6 +17,7 @@ from pathlib import Path
 
 from helpers import settings
 from helpers.launcher import ServerHandle, start_server, stop_server
+from helpers.servers import METRICS_PORT_OFFSET
 
 PROMPT = settings.DEFAULT_PROMPT
 
@@ -30,7 +31,8 @@ def free_port() -> int:
     below the ephemeral range are only ever taken on purpose.
     """
     first_ephemeral = _ephemeral_range()[0]
-    ports = list(range(20000, min(first_ephemeral, 32768)))
+    # A router's metrics port is its own + 1000: keep that one below the range too.
+    ports = list(range(20000, min(first_ephemeral, 32768) - METRICS_PORT_OFFSET))
     random.shuffle(ports)
     for port in ports:
         with socket.socket() as sock:

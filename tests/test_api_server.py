@@ -117,11 +117,76 @@ def test_beam_search_matches_the_openai_servers_beam_search(post, openai_server)
     assert beams[0] in other and other[0] in beams
 
 
-def test_beam_search_cannot_stream(post) -> None:
-    response = post({"prompt": PROMPT, "n": 2, "use_beam_search": True, "stream": True})
-    assert response.status_code == 400
-    error = error_of(response)
-    assert error["param"] == "stream" and "Beam search cannot stream" in error["message"]
+def test_streamed_beam_search_is_one_line_with_every_beam(post) -> None:
+    """Old clients stream beams with --stream: the best beams are known only at the end."""
+    with post({"prompt": PROMPT, "n": 2, "use_beam_search": True, "max_tokens": 6,
+               "stream": True}, stream=True) as response:
+        assert response.status_code == 200
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert len(lines) == 1
+    (beams,) = [line["text"] for line in lines]
+    assert len(beams) == 2 and len(set(beams)) == 2 and all(b.startswith(PROMPT) for b in beams)
+
+
+# --- every SamplingParams field, as the original server accepted --------------------------
+
+def test_logprobs_come_in_an_extension_key_and_the_text_stays_legacy(post) -> None:
+    body = post({"prompt": PROMPT, "n": 2, "temperature": 0.8, "seed": 5, "max_tokens": 6,
+                 "logprobs": 2}).json()
+    assert set(body) == {"text", "logprobs"}
+    assert len(body["text"]) == 2 and all(t.startswith(PROMPT) for t in body["text"])
+    for text, candidate in zip(body["text"], body["logprobs"], strict=True):
+        tokens = candidate["tokens"]
+        assert 1 <= len(tokens) <= 6
+        assert "".join(t["token"] for t in tokens) == text[len(PROMPT):]
+        assert all(t["logprob"] <= 0 and 1 <= len(t["top_logprobs"]) <= 2 for t in tokens)
+        assert all(t["top_logprobs"][0]["logprob"] >= t["logprob"] - 1e-6 for t in tokens)
+        total = sum(t["logprob"] for t in tokens)
+        assert abs(candidate["cumulative_logprob"] - total) < 1e-3 * max(1, abs(total))
+
+
+def test_streamed_logprobs_grow_with_the_text(post) -> None:
+    with post({"prompt": PROMPT, "max_tokens": 5, "logprobs": 1, "stream": True},
+              stream=True) as response:
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    counts = [len(line["logprobs"][0]["tokens"]) for line in lines]
+    assert counts == sorted(counts) and counts[-1] >= 1
+
+
+def test_beam_search_scores_come_with_logprobs(post) -> None:
+    body = post({"prompt": PROMPT, "n": 3, "use_beam_search": True, "max_tokens": 6,
+                 "logprobs": 1}).json()
+    scores = [candidate["cumulative_logprob"] for candidate in body["logprobs"]]
+    assert len(scores) == 3 and all(score < 0 for score in scores)
+
+
+@pytest.mark.parametrize("payload", [{"best_of": 1}, {"n": 2, "best_of": 2, "temperature": 1},
+                                     {"return_logprob": False}],
+                         ids=["best_of=n=1", "best_of=n=2", "router-field"])
+def test_what_old_clients_and_the_router_send_is_accepted(post, payload) -> None:
+    response = post({"prompt": PROMPT, "max_tokens": 2, **payload})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["text"]) == payload.get("n", 1)
+
+
+def test_structured_outputs_choice_constrains_the_answer(post) -> None:
+    body = post({"prompt": "Is the sky blue? Answer:", "max_tokens": 4,
+                 "structured_outputs": {"choice": ["yes", "no"]}}).json()
+    assert body["text"][0].removeprefix("Is the sky blue? Answer:") in ("yes", "no")
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"logprobs": "many"}, "logprobs"),
+    ({"logprobs": 50}, "logprobs"),
+    ({"bad_words": 5}, "bad_words"),
+    ({"logit_bias": {"abc": 1}}, "logit_bias"),
+    ({"allowed_token_ids": "abc"}, "allowed_token_ids"),
+    ({"structured_outputs": {"chioce": ["a"]}}, "structured_outputs"),
+], ids=["logprobs-type", "logprobs-max", "bad_words", "logit_bias", "allowed_ids", "structured"])
+def test_a_wrong_sampling_params_value_is_a_400_naming_the_field(post, fields, param) -> None:
+    response = post({"prompt": PROMPT, "max_tokens": 2, **fields})
+    assert response.status_code == 400, response.text
+    assert error_of(response)["param"] == param
 
 
 # --- bad input: 400 with a JSON body that names the field ---------------------------------
@@ -136,7 +201,7 @@ BAD_REQUESTS = [
     ("empty prompt", b'{"prompt": ""}', "prompt", "is empty"),
     ("list prompt", b'{"prompt": ["a", "b"]}', "prompt", "must be a string"),
     ("unknown field", b'{"prompt": "hi", "max_token": 4}', "max_token", "Did you mean"),
-    ("old beam field", b'{"prompt": "hi", "best_of": 2}', "best_of", "removed"),
+    ("best_of above n", b'{"prompt": "hi", "best_of": 2}', "best_of", "removed"),
     ("negative temperature", b'{"prompt": "hi", "temperature": -1}', "temperature", "between"),
     ("string number", b'{"prompt": "hi", "max_tokens": "16"}', "max_tokens", "integer"),
     ("float max_tokens", b'{"prompt": "hi", "max_tokens": 1e308}', "max_tokens", "integer"),

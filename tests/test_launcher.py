@@ -51,7 +51,7 @@ def test_gpu_path_keeps_vllms_defaults_but_shares_the_gpu() -> None:
 def test_servers_that_run_together_fit_one_gpu() -> None:
     """vLLM gives one engine 0.92 of the GPU by default; a second one could not start."""
     shares = []
-    for kind in KINDS:
+    for kind in [kind for kind, spec in KINDS.items() if spec.serves_model]:
         command = launcher.server_command(kind, "m", device="gpu")
         shares.append(float(command[command.index("--gpu-memory-utilization") + 1]))
     assert sum(shares) <= 0.9
@@ -64,7 +64,7 @@ def test_a_caller_s_own_share_wins() -> None:
 
 
 def test_an_unknown_kind_lists_the_kinds() -> None:
-    with pytest.raises(ValueError, match="the kinds are: legacy, openai"):
+    with pytest.raises(ValueError, match="the kinds are: legacy, openai, router"):
         launcher.server_command("ollama", "m")
 
 
@@ -149,3 +149,24 @@ def test_test_ports_stay_below_the_ephemeral_range() -> None:
     import tests.support as support
 
     assert 20000 <= free_port() < support._ephemeral_range()[0]
+
+
+def test_the_router_is_one_registry_entry(monkeypatch) -> None:
+    """vllm-router: no model, its workers from the caller, its metrics port beside its own."""
+    monkeypatch.delenv("VLLM_COURSE_ROUTER_PORT", raising=False)
+    command = launcher.server_command(
+        "router", None, extra_args=["--worker-urls", "http://127.0.0.1:8000",
+                                    "http://127.0.0.1:8010", "--policy", "round_robin"])
+    assert command[1:3] == ["-m", "vllm_router.launch_router"] and "--model" not in command
+    assert command[command.index("--port") + 1] == "8002"
+    assert command[command.index("--prometheus-port") + 1] == "9002"
+    assert launcher.display_command(command).startswith(
+        "vllm-router --host 127.0.0.1 --port 8002 --prometheus-port 9002 --worker-urls")
+
+
+def test_the_command_line_passes_server_arguments_after_a_double_dash(monkeypatch) -> None:
+    seen = {}
+    monkeypatch.setattr(launcher, "start_server", lambda kind, **options: seen.update(
+        kind=kind, **options) or launcher.ServerHandle(kind, "http://127.0.0.1:8002"))
+    assert launcher.main(["start", "router", "--", "--worker-urls", "http://a:1"]) == 0
+    assert seen["kind"] == "router" and seen["extra_args"] == ["--worker-urls", "http://a:1"]

@@ -62,6 +62,11 @@ def test_a_single_stop_string_becomes_a_list() -> None:
     ({"prompt": "Hi", "n": 1.0}, "n", "whole number"),
     ({"prompt": "Hi", "early_stopping": True}, "early_stopping", "removed"),
     ({"prompt": "Hi", "Prompt": "x"}, "Prompt", 'Did you mean "prompt"'),
+    ({"prompt": "Hi", "best_of": 2}, "best_of", "removed"),
+    ({"prompt": "Hi", "n": 2, "best_of": 3}, "best_of", "only best_of equal to n"),
+    ({"prompt": "Hi", "n": 2, "best_of": 2}, None, None),  # the no-op old clients send
+    ({"prompt": "Hi", "use_beam_search": True, "stream": True}, None, None),  # one line
+    ({"prompt": "Hi", "return_logprob": False}, None, None),  # what vllm-router adds
     ({"prompt": None}, "prompt", "must be a string, not a JSON null"),
 ])
 def test_field_checks(payload: dict, param: str | None, fragment: str | None) -> None:
@@ -125,3 +130,21 @@ def test_any_bytes_are_accepted_or_refused_with_a_payload_error(body: bytes) -> 
         parse_generate_request(body, LIMITS)
     except PayloadError as exc:
         assert exc.status in (400, 413)
+
+
+def test_the_rest_of_sampling_params_passes_through_for_vllm_to_check() -> None:
+    names = {"logprobs", "logit_bias", "structured_outputs", "bad_words"}
+    request = parse_generate_request(
+        json.dumps({"prompt": "Hi", "logprobs": 2, "logit_bias": {"42": -5},
+                    "structured_outputs": {"choice": ["a", "b"]}, "bad_words": ["x"]}).encode(),
+        Limits(), passthrough=names)
+    assert request.fields == {"logprobs": 2, "logit_bias": {"42": -5},
+                              "structured_outputs": {"choice": ["a", "b"]}, "bad_words": ["x"]}
+    with pytest.raises(PayloadError) as info:  # a name that is no field still gets a guess
+        parse_generate_request(b'{"prompt": "Hi", "logprob": 2}', Limits(), passthrough=names)
+    assert 'Did you mean "logprobs"' in info.value.message and info.value.param == "logprob"
+
+
+def test_what_a_router_adds_is_not_passed_on() -> None:
+    request = parse({"prompt": "Hi", "return_logprob": False})
+    assert "return_logprob" not in request.fields
