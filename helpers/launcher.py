@@ -78,7 +78,7 @@ class ServerHandle:
 
     @property
     def health_url(self) -> str:
-        return _root(self.url) + "/health"
+        return _root(self.url) + kind_named(self.kind).health_path
 
     def log_tail(self, lines: int = 20) -> str:
         """The last ``lines`` lines of the server's log ('' for a remote server)."""
@@ -139,10 +139,10 @@ def display_command(command: list[str]) -> str:
     return shlex.join(command)
 
 
-def is_healthy(url: str, timeout: float = 2.0) -> bool:
-    """True if ``GET <root of url>/health`` answers 200."""
+def is_healthy(url: str, timeout: float = 2.0, path: str = "/health") -> bool:
+    """True if ``GET <root of url><path>`` answers 200."""
     try:
-        return requests.get(_root(url) + "/health", timeout=timeout).status_code == 200
+        return requests.get(_root(url) + path, timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
 
@@ -172,9 +172,9 @@ def start_server(
     spec = kind_named(kind)
     remote = spec.remote_url()
     if remote:
-        if not is_healthy(remote, timeout=10):
+        if not is_healthy(remote, timeout=10, path=spec.health_path):
             raise ServerStartError(
-                f"The remote {spec.title} at {remote} does not answer /health.",
+                f"The remote {spec.title} at {remote} does not answer {spec.health_path}.",
                 hint=f"Check the URL in {spec.remote_variable} and that the server is up, "
                 "or unset the variable to start a local server.",
             )
@@ -184,7 +184,7 @@ def start_server(
     url = f"http://{_connect_host(host)}:{port}{spec.url_suffix}"
     state = _processes.read(kind, port)
     running = state is not None and _processes.alive(state.pid, state.created)
-    if is_healthy(url):
+    if is_healthy(url, path=spec.health_path):
         return _handle(state) if running else ServerHandle(kind, url)
     if running:  # ours, still starting (or about to exit): wait for it
         handle = _handle(state)
@@ -262,7 +262,7 @@ class _ServerExited(Exception):
 
 def _wait_until_healthy(handle: ServerHandle, spec: ServerKind, timeout: float,
                         progress: bool) -> None:
-    """Poll ``/health`` until 200; raise :class:`_ServerExited` if the process ends."""
+    """Poll the health path until 200; raise :class:`_ServerExited` if the process ends."""
     from tqdm.auto import tqdm
 
     start = time.monotonic()
@@ -272,7 +272,7 @@ def _wait_until_healthy(handle: ServerHandle, spec: ServerKind, timeout: float,
         while True:
             bar.set_postfix_str(diagnosis.last_line(handle.log_path)[:60])
             bar.update(0)
-            if is_healthy(handle.url, timeout=1):
+            if is_healthy(handle.url, timeout=1, path=spec.health_path):
                 bar.set_postfix_str(f"healthy at {handle.url}")
                 return
             if not _processes.alive(handle.pid):
@@ -376,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                   "was not started by the launcher"))
         else:
             url = f"http://{settings.LOCAL_HOST}:{port}"
-            print(f"{spec.title} at {url}: " + ("healthy" if is_healthy(url) else "not answering"))
+            healthy = is_healthy(url, path=spec.health_path)
+            print(f"{spec.title} at {url}: " + ("healthy" if healthy else "not answering"))
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

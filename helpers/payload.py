@@ -95,12 +95,15 @@ _RETIRED = {
     "early_stopping": "early_stopping was removed from vLLM with the old beam search. "
                       "Remove the field; use_beam_search: true still works here.",
 }
-#: Fields that clients or proxies add and that change nothing here: name -> why.
-_IGNORED = {
-    "return_logprob": "vllm-router adds it to every /generate body (its routing core comes "
-                      "from SGLang, whose /generate has this field); ask for \"logprobs\" "
-                      "instead",
-}
+#: Fields of SGLang's /generate. vllm-router (0.1.x) rewrites every /generate body it
+#: forwards into that format: it adds the first two and DROPS the legacy fields (max_tokens,
+#: temperature, n, seed, use_beam_search...). Such a body cannot be answered as asked.
+_ROUTER_FIELDS = ("return_logprob", "return_hidden_states", "sampling_params")
+_ROUTED = ('This request has "{name}", a field of SGLang\'s /generate: it came through '
+           "vllm-router, which rewrites /generate bodies in that format and drops the legacy "
+           "fields (max_tokens, temperature, n, seed, use_beam_search...), so it cannot be "
+           "answered as you asked. Send the OpenAI API through the router (/v1/completions, "
+           "/v1/chat/completions pass unchanged), or call this server directly.")
 
 
 def parse_generate_request(body: bytes, limits: Limits,
@@ -120,8 +123,7 @@ def parse_generate_request(body: bytes, limits: Limits,
             f"The body must be a JSON object like {{\"prompt\": \"Hello\"}}, "
             f"not a JSON {_json_type(data)}.")
     _check_known_fields(data, passthrough)
-    data = {name: value for name, value in data.items()
-            if (value is not None or name == "prompt") and name not in _IGNORED}
+    data = {name: value for name, value in data.items() if value is not None or name == "prompt"}
 
     prompt = data.get("prompt")
     if "prompt" not in data:
@@ -189,8 +191,10 @@ def _reject_constant(name: str) -> None:
 def _check_known_fields(data: dict[str, Any], passthrough: Collection[str]) -> None:
     allowed = FIELDS.keys() | _MODE_FIELDS | set(passthrough) | {"best_of"}
     for name in data:
-        if name in allowed or name in _IGNORED:
+        if name in allowed:
             continue
+        if name in _ROUTER_FIELDS:
+            raise PayloadError(_ROUTED.format(name=name), param=name)
         if name in _RETIRED:
             raise PayloadError(_RETIRED[name], param=name)
         close = difflib.get_close_matches(str(name), sorted(allowed), n=1)

@@ -43,6 +43,9 @@ class ServerKind:
     console_script: str | None = None
     shown_as: tuple[str, ...] = ()
     url_suffix: str = ""  #: appended to ``http://host:port`` for the handle's ``url``
+    #: answers 200 once the server itself is up (the router's /health also needs every
+    #: server behind it healthy, so the launcher asks its /liveness)
+    health_path: str = "/health"
     serves_model: bool = True  #: takes ``--model`` (a router does not)
     served_model_name: str | None = None  #: passed as ``--served-model-name``
     device_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -104,6 +107,7 @@ KINDS: dict[str, ServerKind] = {
         module="vllm_router.launch_router",
         shown_as=("vllm-router",),
         serves_model=False,
+        health_path="/liveness",  # its /health is 503 while a server behind it is down
         metrics_port_flag="--prometheus-port",  # its own default, 29000, would be shared
         key_scope="none of its own: --api-key is what it sends to the servers behind it",
     ),

@@ -160,13 +160,21 @@ def test_beam_search_scores_come_with_logprobs(post) -> None:
     assert len(scores) == 3 and all(score < 0 for score in scores)
 
 
-@pytest.mark.parametrize("payload", [{"best_of": 1}, {"n": 2, "best_of": 2, "temperature": 1},
-                                     {"return_logprob": False}],
-                         ids=["best_of=n=1", "best_of=n=2", "router-field"])
-def test_what_old_clients_and_the_router_send_is_accepted(post, payload) -> None:
+@pytest.mark.parametrize("payload", [{"best_of": 1}, {"n": 2, "best_of": 2, "temperature": 1}],
+                         ids=["best_of=n=1", "best_of=n=2"])
+def test_what_old_benchmark_clients_send_is_accepted(post, payload) -> None:
     response = post({"prompt": PROMPT, "max_tokens": 2, **payload})
     assert response.status_code == 200, response.text
     assert len(response.json()["text"]) == payload.get("n", 1)
+
+
+def test_a_body_rewritten_by_vllm_router_gets_400_with_the_reason(post) -> None:
+    """Exactly what vllm-router 0.1.17 forwards for {"prompt": ..., "max_tokens": 4}."""
+    response = post({"prompt": PROMPT, "stream": False, "return_logprob": False,
+                     "return_hidden_states": False})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "return_logprob" and "came through vllm-router" in error["message"]
 
 
 def test_structured_outputs_choice_constrains_the_answer(post) -> None:

@@ -66,7 +66,7 @@ def test_a_single_stop_string_becomes_a_list() -> None:
     ({"prompt": "Hi", "n": 2, "best_of": 3}, "best_of", "only best_of equal to n"),
     ({"prompt": "Hi", "n": 2, "best_of": 2}, None, None),  # the no-op old clients send
     ({"prompt": "Hi", "use_beam_search": True, "stream": True}, None, None),  # one line
-    ({"prompt": "Hi", "return_logprob": False}, None, None),  # what vllm-router adds
+    ({"prompt": "Hi", "return_logprob": False}, "return_logprob", "came through vllm-router"),
     ({"prompt": None}, "prompt", "must be a string, not a JSON null"),
 ])
 def test_field_checks(payload: dict, param: str | None, fragment: str | None) -> None:
@@ -145,6 +145,11 @@ def test_the_rest_of_sampling_params_passes_through_for_vllm_to_check() -> None:
     assert 'Did you mean "logprobs"' in info.value.message and info.value.param == "logprob"
 
 
-def test_what_a_router_adds_is_not_passed_on() -> None:
-    request = parse({"prompt": "Hi", "return_logprob": False})
-    assert "return_logprob" not in request.fields
+def test_a_body_rewritten_by_vllm_router_is_refused_with_the_reason() -> None:
+    """What vllm-router 0.1.17 forwards for {"prompt": "Hi", "max_tokens": 4} (measured):
+    max_tokens is gone, so answering would silently ignore what the client asked."""
+    with pytest.raises(PayloadError) as info:
+        parse({"prompt": "Hi", "stream": False, "return_logprob": False,
+               "return_hidden_states": False})
+    assert "drops the legacy fields" in info.value.message
+    assert "/v1/completions" in info.value.message
