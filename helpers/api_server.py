@@ -238,7 +238,7 @@ class LegacyServer:
                                              "max_tokens": payload.max_tokens}, payload.fields)
         kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
         return _build(SamplingParams, {**fields, "n": payload.n, "max_tokens": payload.max_tokens,
-                                       "output_kind": int(kind)}, payload.fields)
+                                       "output_kind": kind.value}, payload.fields)
 
     # --- generation ----------------------------------------------------------------------
 
