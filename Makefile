@@ -64,6 +64,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/foundation.py
 	$(PY) benchmarks/concurrency.py
+	$(PY) benchmarks/router.py
 	$(PY) benchmarks/notebooks.py
 
 bench-notebooks: setup

@@ -22,7 +22,8 @@ from helpers.servers import KINDS
 from tests.support import free_port
 
 SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
-_PORT_VARIABLES = {"legacy": "VLLM_COURSE_LEGACY_PORT", "openai": "VLLM_COURSE_OPENAI_PORT"}
+_PORT_VARIABLES = {"legacy": "VLLM_COURSE_LEGACY_PORT", "openai": "VLLM_COURSE_OPENAI_PORT",
+                   "router": "VLLM_COURSE_ROUTER_PORT"}
 _SESSION_PORTS: dict[str, int] = {}
 
 
@@ -34,9 +35,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(variable, None)
 
 
+#: Chapters start a second server of a kind beside the first (chapter 10: a replica on the
+#: OpenAI port + 10, a router on the router port + 20).
+_SECOND_SERVER_OFFSETS = (0, 10, 20)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     for kind, port in _SESSION_PORTS.items():  # also servers that a notebook started
-        stop_server(kind, port=port)
+        for offset in _SECOND_SERVER_OFFSETS:
+            stop_server(kind, port=port + offset)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

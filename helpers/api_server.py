@@ -243,14 +243,14 @@ class LegacyServer:
     # --- generation ----------------------------------------------------------------------
 
     async def _final(self, payload: GenerateRequest, outputs: AsyncIterator) -> dict[str, Any]:
-        snapshot = Snapshot(payload)
+        snapshot = Snapshot(payload, self.decode)
         async for output in outputs:
             snapshot.update(output)
         return snapshot.body()
 
     async def _stream(self, request: Request, payload: GenerateRequest, first: Any,
                       outputs: AsyncIterator, request_id: str) -> AsyncIterator[bytes]:
-        snapshot = Snapshot(payload)
+        snapshot = Snapshot(payload, self.decode)
         watcher = asyncio.create_task(_abort_on_disconnect(request, self.engine, request_id))
         try:
             if first is not None:
@@ -261,6 +261,10 @@ class LegacyServer:
                 yield snapshot.line()
         finally:
             watcher.cancel()
+
+    def decode(self, token_id: int) -> str:
+        """The text of one token, from the engine's own tokenizer."""
+        return self.engine.renderer.tokenizer.decode([token_id])
 
     def _outputs(self, engine_input: dict, params: Any, request_id: str):
         from vllm.sampling_params import BeamSearchParams
@@ -380,9 +384,10 @@ class Snapshot:
     per generated token, the token, its log-probability and the ``k`` most likely tokens.
     """
 
-    def __init__(self, payload: GenerateRequest) -> None:
+    def __init__(self, payload: GenerateRequest, decode: Callable[[int], str]) -> None:
         self.prompt = payload.prompt
         self.top = payload.fields.get("logprobs")
+        self.decode = decode  # for tokens the engine left undecoded (beam search's)
         self.outputs: list[Any] = [None] * payload.n
 
     def update(self, output: Any) -> None:
@@ -393,27 +398,40 @@ class Snapshot:
         body: dict[str, Any] = {"text": [self.prompt + (o.text if o else "")
                                          for o in self.outputs]}
         if self.top is not None:
-            body["logprobs"] = [_logprobs(o, self.top) for o in self.outputs]
+            body["logprobs"] = [_logprobs(o, self.top, self.decode) for o in self.outputs]
         return body
 
     def line(self) -> bytes:
         return (json.dumps(self.body()) + "\n").encode("utf-8")
 
 
-def _logprobs(output: Any, top: int) -> dict[str, Any] | None:
-    """One candidate's log-probabilities in JSON types (``None`` before its first token)."""
+#: What a token that may not come gets instead of -inf (JSON has no infinity): the OpenAI
+#: server's floor, so that both APIs report the same number.
+LOGPROB_FLOOR = -9999.0
+
+
+def _logprobs(output: Any, top: int, decode: Callable[[int], str]) -> dict[str, Any] | None:
+    """One candidate's log-probabilities in JSON types (``None`` before its first token).
+
+    A structured-output constraint gives the tokens it forbids -inf: they are reported at
+    :data:`LOGPROB_FLOOR`, as ``/v1/completions`` does.
+    """
     if output is None:
         return None
+
+    def entry(token_id: int, logprob: Any) -> dict[str, Any]:
+        text = logprob.decoded_token if logprob.decoded_token is not None else decode(token_id)
+        return {"token": text, "logprob": max(logprob.logprob, LOGPROB_FLOOR)}
+
     tokens = []
     for token_id, table in zip(output.token_ids, output.logprobs or [], strict=False):
-        chosen = table.get(token_id)
-        ranked = sorted(table.values(), key=lambda entry: entry.rank)[:top]
-        tokens.append({
-            "token": chosen.decoded_token if chosen else None,
-            "logprob": chosen.logprob if chosen else None,
-            "top_logprobs": [{"token": e.decoded_token, "logprob": e.logprob} for e in ranked],
-        })
-    return {"cumulative_logprob": output.cumulative_logprob, "tokens": tokens}
+        ranked = sorted(table.items(), key=lambda item: item[1].rank)[:top]
+        chosen = entry(token_id, table[token_id]) if token_id in table else {
+            "token": decode(token_id), "logprob": None}
+        tokens.append({**chosen, "top_logprobs": [entry(i, lp) for i, lp in ranked]})
+    cumulative = output.cumulative_logprob
+    return {"cumulative_logprob": None if cumulative is None else max(cumulative, LOGPROB_FLOOR),
+            "tokens": tokens}
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------

@@ -16,6 +16,9 @@ __all__ = ["advice", "last_line", "root_causes", "tail"]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ERROR_LINE = re.compile(r"\b(\w+(?:Error|Exception)): (.+)")
 _UVICORN_ERROR = re.compile(r"^(ERROR):\s+(.+)")  # e.g. "ERROR:    [Errno 98] error while ..."
+#: A log line at one of these levels is no cause, even when it quotes an error (vLLM warns
+#: "... can cause fd limit errors like `OSError: [Errno 24] Too many open files`").
+_NOT_A_CAUSE = re.compile(r"^(?:\([^)]*\)\s*)?(?:DEBUG|INFO|WARNING)\b")
 #: (a fragment of the cause, case-insensitive) -> the fix a learner should try.
 _ADVICE = (
     ("Address already in use", "Another process holds the port: stop it or pass port=..."),
@@ -52,6 +55,8 @@ def root_causes(log: str) -> str:
     """The distinct ``SomeError: message`` lines of a log, first (the root cause) first."""
     causes: list[str] = []
     for line in log.splitlines():
+        if _NOT_A_CAUSE.match(line):
+            continue
         match = _ERROR_LINE.search(line) or _UVICORN_ERROR.match(line)
         if match and "See root cause above" not in line:
             cause = f"{match.group(1)}: {match.group(2).strip()}"

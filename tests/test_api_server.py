@@ -130,6 +130,11 @@ def test_streamed_beam_search_is_one_line_with_every_beam(post) -> None:
 
 # --- every SamplingParams field, as the original server accepted --------------------------
 
+def joined_tokens(tokens: list[dict]) -> str:
+    """The tokens' texts end to end (one character split over two tokens decodes as U+FFFD)."""
+    return "".join(token["token"] for token in tokens)
+
+
 def test_logprobs_come_in_an_extension_key_and_the_text_stays_legacy(post) -> None:
     body = post({"prompt": PROMPT, "n": 2, "temperature": 0.8, "seed": 5, "max_tokens": 6,
                  "logprobs": 2}).json()
@@ -138,7 +143,7 @@ def test_logprobs_come_in_an_extension_key_and_the_text_stays_legacy(post) -> No
     for text, candidate in zip(body["text"], body["logprobs"], strict=True):
         tokens = candidate["tokens"]
         assert 1 <= len(tokens) <= 6
-        assert "".join(t["token"] for t in tokens) == text[len(PROMPT):]
+        assert joined_tokens(tokens) == text[len(PROMPT):] or "\ufffd" in joined_tokens(tokens)
         assert all(t["logprob"] <= 0 and 1 <= len(t["top_logprobs"]) <= 2 for t in tokens)
         assert all(t["top_logprobs"][0]["logprob"] >= t["logprob"] - 1e-6 for t in tokens)
         total = sum(t["logprob"] for t in tokens)
@@ -158,6 +163,19 @@ def test_beam_search_scores_come_with_logprobs(post) -> None:
                  "logprobs": 1}).json()
     scores = [candidate["cumulative_logprob"] for candidate in body["logprobs"]]
     assert len(scores) == 3 and all(score < 0 for score in scores)
+    for text, candidate in zip(body["text"], body["logprobs"], strict=True):
+        joined = joined_tokens(candidate["tokens"])
+        assert joined == text[len(PROMPT):] or "\ufffd" in joined  # a character split in two
+
+
+def test_logprobs_under_a_constraint_stay_json(post) -> None:
+    """A constraint gives forbidden tokens -inf; JSON has none: they come at the floor."""
+    response = post({"prompt": "The sky is", "max_tokens": 3, "logprobs": 5,
+                     "structured_outputs": {"choice": [" blue", " green"]}})
+    assert response.status_code == 200, response.text
+    tops = [t["logprob"] for token in response.json()["logprobs"][0]["tokens"]
+            for t in token["top_logprobs"]]
+    assert min(tops) >= -9999.0
 
 
 @pytest.mark.parametrize("payload", [{"best_of": 1}, {"n": 2, "best_of": 2, "temperature": 1}],

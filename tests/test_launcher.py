@@ -170,3 +170,13 @@ def test_the_command_line_passes_server_arguments_after_a_double_dash(monkeypatc
         kind=kind, **options) or launcher.ServerHandle(kind, "http://127.0.0.1:8002"))
     assert launcher.main(["start", "router", "--", "--worker-urls", "http://a:1"]) == 0
     assert seen["kind"] == "router" and seen["extra_args"] == ["--worker-urls", "http://a:1"]
+
+
+def test_a_warning_that_quotes_an_error_is_no_cause() -> None:
+    log = ("(APIServer pid=19594) WARNING 11-27 08:03:32 [system_utils.py:255] Found ulimit of "
+           "20000 and failed to automatically increase with error current limit exceeds "
+           "maximum limit. This can cause fd limit errors like `OSError: [Errno 24] Too many "
+           "open files`. Consider increasing with ulimit -n\n"
+           "(EngineCore pid=8) ERROR 11-27 08:03:40 [core.py:1] ValueError: No available memory "
+           "for the cache blocks.\n")
+    assert diagnosis.root_causes(log) == "ValueError: No available memory for the cache blocks."

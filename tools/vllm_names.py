@@ -31,6 +31,7 @@ NAMES = [
     "vllm.config.model:ModelConfig.get_vocab_size",
     "vllm.config.model:ModelConfig.max_model_len",
     "vllm.renderers.base:BaseRenderer.render_cmpl_async",
+    "vllm.renderers.base:BaseRenderer.tokenizer",
     "vllm.renderers.inputs.preprocess:parse_model_prompt",
     "vllm.sampling_params:BeamSearchParams",
     "vllm.sampling_params:RequestOutputKind.CUMULATIVE",
