@@ -51,7 +51,7 @@ async def _send(http: httpx.AsyncClient, url: str, prompt: str, n: int, stream: 
             content = await response.aread()
         finally:
             await response.aclose()
-        raise protocol.status_error(response.status_code, content, url)
+        raise protocol.status_error(response.status_code, content, url, response.headers)
     return response
 
 

@@ -61,6 +61,7 @@ logger = logging.getLogger("helpers.api_server")
 TIMEOUT_KEEP_ALIVE = 5  # seconds
 _OPEN_PATHS = {"/health"}  # answered without an API key, so launchers can poll them
 
+BUSY_RETRY_AFTER = 1  # seconds a client should wait when the server sheds load (Retry-After)
 ENGINE_DEAD_EXIT_STATUS = 1  # the process's exit status once its engine has died
 ENGINE_WATCH_INTERVAL = 0.5  # seconds between two looks at `engine.errored`
 EXIT_GRACE = 1.5  # seconds in-flight requests get to receive their error before the exit
@@ -77,7 +78,8 @@ class StreamAborted(Exception):
 class LegacyServer:
     """The ``/generate`` logic around one engine; ``app`` is the FastAPI application."""
 
-    def __init__(self, engine: AsyncLLM, *, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(self, engine: AsyncLLM, *, api_key: str | None, max_body_bytes: int,
+                 max_pending: int | None = None) -> None:
         from vllm.entrypoints.generate.beam_search.online import BeamSearchOnlineMixin
 
         self.engine = engine
@@ -92,6 +94,7 @@ class LegacyServer:
             name: value for name, value in model_config.get_diff_sampling_param().items()
             if name not in ("max_tokens", "n")}
         self.passthrough = passthrough_fields()
+        self.max_pending = max_pending  # refuse new requests past this many in the engine
 
         class _BeamSearch(BeamSearchOnlineMixin):  # vLLM's own, as /v1/completions uses it
             pass
@@ -164,6 +167,10 @@ class LegacyServer:
         if self.death is not None or self.engine.errored:
             self.engine_stopped()
             return self.dead_response()
+        if self.max_pending is not None:
+            pending = self.engine.output_processor.get_num_unfinished_requests()
+            if pending >= self.max_pending:
+                return self.busy_response(pending)
         try:
             body = await _read_body(request, self.limits.max_body_bytes)
             payload = parse_generate_request(body, self.limits, self.passthrough)
@@ -319,6 +326,15 @@ class LegacyServer:
         return error_body(503, f"The engine stopped ({self.death}), so this server cannot "
                           f"generate any more and is shutting down. {RESTART_HINT}",
                           kind="engine_dead_error")
+
+    def busy_response(self, pending: int) -> JSONResponse:
+        """503 with ``Retry-After``: the engine already holds ``max_pending`` requests."""
+        response = error_response(
+            503, f"The server is busy: {pending} requests are in progress and it takes at most "
+            f"{self.max_pending} (--max-pending). Retry after {BUSY_RETRY_AFTER} s, with "
+            "backoff and jitter.", kind="server_busy")
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
 
     def dead_response(self) -> JSONResponse:
         return JSONResponse(self.dead_body(), status_code=503)
@@ -608,6 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=None,
                         help="Require 'Authorization: Bearer KEY' on every route but /health. "
                         "Default: the VLLM_API_KEY environment variable, if set.")
+    parser.add_argument("--max-pending", type=int, default=None,
+                        help="Answer 503 with Retry-After to new requests while the engine "
+                        "holds this many (running and waiting); a shared workshop server sheds "
+                        "load instead of queueing without end. Default: no limit.")
     parser.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes,
                         help="Largest request body accepted (default %(default)s bytes).")
     AsyncEngineArgs.add_cli_args(parser)
@@ -630,7 +650,8 @@ async def serve(args: argparse.Namespace) -> int:
     engine = AsyncLLM.from_engine_args(AsyncEngineArgs.from_cli_args(args),
                                        usage_context=UsageContext.API_SERVER)
     try:
-        server = LegacyServer(engine, api_key=args.api_key, max_body_bytes=args.max_body_bytes)
+        server = LegacyServer(engine, api_key=args.api_key, max_body_bytes=args.max_body_bytes,
+                              max_pending=args.max_pending)
         config = uvicorn.Config(server.app, host=args.host, port=args.port,
                                 log_level="info", timeout_keep_alive=TIMEOUT_KEEP_ALIVE,
                                 timeout_graceful_shutdown=5)

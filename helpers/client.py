@@ -87,7 +87,7 @@ def raise_for_status(response: requests.Response) -> None:
         content = response.content
     finally:
         response.close()
-    raise protocol.status_error(response.status_code, content, response.url)
+    raise protocol.status_error(response.status_code, content, response.url, response.headers)
 
 
 def get_response(response: requests.Response) -> list[str]:

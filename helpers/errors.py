@@ -113,7 +113,8 @@ class APIStatusError(VLLMCourseError):
 
     ``message``, ``param`` and ``type`` come from the server's JSON error object
     (``{"error": {"message", "type", "param", "code"}}``) when it sent one; ``body`` is the
-    whole decoded answer (a dict, or the start of a non-JSON text).
+    whole decoded answer (a dict, or the start of a non-JSON text); ``retry_after`` the seconds
+    of a ``Retry-After`` header (a busy server's 503 or 429), else ``None``.
     """
 
     def __init__(self, status_code: int, body: object, url: str) -> None:
@@ -125,6 +126,7 @@ class APIStatusError(VLLMCourseError):
         server_message = fields.get("message", detail)
         self.param: str | None = fields.get("param")
         self.type: str | None = fields.get("type")
+        self.retry_after: float | None = None  #: seconds, from a Retry-After header
         super().__init__(
             f"HTTP {status_code} from {url}: {server_message}",
             hint=_STATUS_HINTS.get(status_code, "Read the server's message above and its log."),

@@ -11,6 +11,9 @@ clients cannot drift apart. Every function here is pure and tested by feeding it
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from helpers import settings
@@ -33,6 +36,7 @@ __all__ = [
     "parse_answer",
     "request_body",
     "request_headers",
+    "retry_after_seconds",
     "status_error",
 ]
 
@@ -63,14 +67,32 @@ def request_headers(api_key: str | None = None) -> dict[str, str]:
     return {"User-Agent": USER_AGENT, **settings.auth_headers(api_key)}
 
 
-def status_error(status_code: int, content: bytes, url: str) -> APIStatusError:
-    """The typed error for an HTTP error answer, with the server's message, param and type."""
+def status_error(status_code: int, content: bytes, url: str,
+                 headers: Mapping[str, str] | None = None) -> APIStatusError:
+    """The typed error for an HTTP error answer, with the server's message, param and type,
+    and ``retry_after`` (seconds) when the server sent a ``Retry-After`` header."""
     try:
         body: object = json.loads(content)
     except ValueError:
         body = content[:500].decode("utf-8", "replace")
     error_type = AuthenticationError if status_code == 401 else APIStatusError
-    return error_type(status_code, body, url)
+    error = error_type(status_code, body, url)
+    error.retry_after = retry_after_seconds((headers or {}).get("retry-after"))
+    return error
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (the header may also be an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, moment.timestamp() - time.time())
 
 
 def parse_answer(content: bytes, url: str) -> list[str]:

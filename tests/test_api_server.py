@@ -17,7 +17,7 @@ import requests
 
 from helpers import settings
 from helpers.metrics import requests_running
-from tests.support import PROMPT
+from tests.support import PROMPT, own_server
 
 
 def error_of(response: requests.Response) -> dict:
@@ -319,3 +319,36 @@ def test_the_server_listens_on_loopback_only(legacy_server) -> None:
     listening = {conn.laddr.ip for conn in psutil.net_connections(kind="inet")
                  if conn.status == "LISTEN" and conn.laddr.port == port}
     assert listening == {"127.0.0.1"}
+
+
+# --- load shedding: a workshop server that answers 503 with Retry-After ---------------------
+
+@pytest.fixture(scope="module")
+def small_server():
+    with own_server("legacy", extra_args=["--max-pending", "1"]) as handle:
+        yield handle
+
+
+def test_a_busy_server_sheds_load_with_retry_after(small_server) -> None:
+    from helpers import client
+    from helpers.errors import APIStatusError
+
+    url = small_server.url + "/generate"
+    hog = client.post_http_request(PROMPT, url, stream=True, max_tokens=2000, ignore_eos=True)
+    snapshots = client.get_streaming_response(hog)
+    next(snapshots)  # the engine now holds one request
+    with pytest.raises(APIStatusError) as info:
+        client.post_http_request(PROMPT, url, max_tokens=2)
+    error = info.value
+    assert (error.status_code, error.type, error.retry_after) == (503, "server_busy", 1.0)
+    assert "--max-pending" in error.message
+    snapshots.close()  # closing the stream aborts the request
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            assert client.generate(PROMPT, small_server.url, max_tokens=2)[0].startswith(PROMPT)
+            break
+        except APIStatusError:
+            time.sleep(0.2)
+    else:
+        pytest.fail("the server still sheds load after the request was aborted")

@@ -136,3 +136,13 @@ def test_the_reason_is_found_under_a_librarys_wrapping() -> None:
             raise RuntimeError("All connection attempts failed") from inner
     except RuntimeError as outer:
         assert protocol.connection_reason(outer) == "Connection refused"
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    (None, None), ("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: retry now
+])
+def test_retry_after_is_read_in_seconds(header, seconds) -> None:
+    headers = {"retry-after": header} if header is not None else {}
+    error = protocol.status_error(503, b'{"error": {"message": "busy"}}', URL, headers)
+    assert error.retry_after == seconds

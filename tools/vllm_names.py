@@ -46,6 +46,8 @@ NAMES = [
     "vllm.v1.engine.async_llm:AsyncLLM.shutdown",
     "vllm.v1.engine.async_llm:AsyncLLM.model_config",
     "vllm.v1.engine.async_llm:AsyncLLM.errored",
+    "vllm.v1.engine.async_llm:AsyncLLM.output_processor",
+    "vllm.v1.engine.output_processor:OutputProcessor.get_num_unfinished_requests",
     "vllm.v1.engine.exceptions:EngineDeadError",
     "vllm.v1.engine.async_llm:AsyncLLM.renderer",
     "vllm.v1.metrics.prometheus:get_prometheus_registry",
