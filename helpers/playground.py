@@ -30,7 +30,7 @@ class Choices:
     top_p: float = 1.0
     max_tokens: int = 32
     n: int = 1
-    seed: int | None = 0
+    seed: int | None = None  #: None: a new sample every run; a number: the same every run
     stream: bool = True
     beam_search: bool = False
 
@@ -49,8 +49,9 @@ class Playground:
     def run(self, choices: Choices) -> Iterator[list[str]]:
         """Yield the full text of every candidate (prompt excluded), growing when streaming."""
         self._stop.clear()
-        if choices.beam_search and choices.stream:
-            raise ValueError("Beam search cannot stream: switch streaming off.")
+        if choices.beam_search and choices.stream and choices.api == "openai":
+            raise ValueError("The OpenAI API cannot stream beam search: switch streaming off "
+                             "(the legacy API sends the beams as one line at the end).")
         runner = self._legacy if choices.api == "legacy" else self._openai
         yield from runner(choices)
 
@@ -139,20 +140,25 @@ def build_app(playground: Playground) -> Any:
     """The ipywidgets app: prompt, sliders, switches, Run and Stop, one view per candidate."""
     import ipywidgets as w
 
+    wide = {"description_width": "initial"}  # labels such as "temperature" in full
     prompt = w.Textarea(value=Choices.prompt, description="Prompt",
                         layout=w.Layout(width="100%"))
     api = w.ToggleButtons(options=[("legacy /generate", "legacy"), ("OpenAI", "openai")],
                           description="API")
-    temperature = w.FloatSlider(value=0.8, min=0, max=2, step=0.05, description="temperature")
-    top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p")
-    max_tokens = w.IntSlider(value=32, min=1, max=256, description="max_tokens")
-    n = w.IntSlider(value=1, min=1, max=4, description="n")
-    seed = w.IntText(value=0, description="seed")
+    temperature = w.FloatSlider(value=0.8, min=0, max=2, step=0.05, description="temperature",
+                                style=wide)
+    top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p",
+                          style=wide)
+    max_tokens = w.IntSlider(value=32, min=1, max=256, description="max_tokens", style=wide)
+    n = w.IntSlider(value=1, min=1, max=4, description="n", style=wide)
+    fixed_seed = w.Checkbox(value=False, description="fixed seed", style=wide)
+    seed = w.IntText(value=0, description="seed", style=wide, disabled=True)
     stream = w.Checkbox(value=True, description="stream")
     beam = w.Checkbox(value=False, description="beam search")
     run, stop = w.Button(description="Run", button_style="primary"), w.Button(description="Stop")
     status = w.HTML()
     views = w.VBox()
+    fixed_seed.observe(lambda change: setattr(seed, "disabled", not change["new"]), "value")
 
     def worker(choices: Choices) -> None:
         try:
@@ -162,18 +168,22 @@ def build_app(playground: Playground) -> Any:
                                   for i, t in enumerate(texts)]
             status.value = "stopped" if playground.stopped else "done"
         except Exception as error:  # shown in the app rather than lost in a thread
+            views.children = []  # no candidates of an earlier run under the error
             status.value = f"<span style='color:#c00'>{_escape(str(error))}</span>"
 
     def on_run(_: Any) -> None:
         choices = Choices(prompt.value, api.value, temperature.value, top_p.value,
-                          max_tokens.value, n.value, seed.value, stream.value, beam.value)
+                          max_tokens.value, n.value, seed.value if fixed_seed.value else None,
+                          stream.value, beam.value)
+        views.children = []
         status.value = "running…"
         threading.Thread(target=worker, args=(choices,), daemon=True).start()
 
     run.on_click(on_run)
     stop.on_click(lambda _: playground.stop())
-    return w.VBox([prompt, api, w.HBox([temperature, top_p]), w.HBox([max_tokens, n, seed]),
-                   w.HBox([stream, beam, run, stop, status]), views])
+    return w.VBox([prompt, api, w.HBox([temperature, top_p]), w.HBox([max_tokens, n]),
+                   w.HBox([fixed_seed, seed]), w.HBox([stream, beam, run, stop, status]),
+                   views])
 
 
 def _escape(text: str) -> str:

@@ -40,9 +40,17 @@ def test_beam_search_agrees_across_the_two_apis(playground) -> None:
     assert legacy[0] in openai and openai[0] in legacy
 
 
-def test_beam_search_cannot_stream(playground) -> None:
-    with pytest.raises(ValueError, match="cannot stream"):
-        list(playground.run(Choices(beam_search=True, stream=True)))
+def test_beam_search_streams_as_one_update_on_the_legacy_api_only(playground) -> None:
+    (beams,) = playground.run(Choices(n=2, max_tokens=4, beam_search=True, stream=True))
+    assert len(beams) == 2 and len(set(beams)) == 2
+    with pytest.raises(ValueError, match="cannot stream beam search"):
+        list(playground.run(Choices(api="openai", beam_search=True, stream=True)))
+
+
+def test_without_a_seed_each_run_samples_anew(playground) -> None:
+    runs = {tuple(next(iter(playground.run(Choices(n=2, max_tokens=12, stream=False)))))
+            for _ in range(3)}
+    assert len(runs) > 1  # three unseeded runs of two 12-token samples: not all identical
 
 
 @pytest.mark.parametrize("api", ["legacy", "openai"])
