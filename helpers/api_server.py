@@ -323,21 +323,30 @@ class LegacyServer:
 
     def dead_body(self) -> dict[str, Any]:
         """The error body every request gets once the engine has died."""
-        return error_body(503, f"The engine stopped ({self.death}), so this server cannot "
-                          f"generate any more and is shutting down. {RESTART_HINT}",
-                          kind="engine_dead_error")
+        return error_body(503, engine_stopped_message(self.death), kind="engine_dead_error")
 
     def busy_response(self, pending: int) -> JSONResponse:
         """503 with ``Retry-After``: the engine already holds ``max_pending`` requests."""
-        response = error_response(
-            503, f"The server is busy: {pending} requests are in progress and it takes at most "
-            f"{self.max_pending} (--max-pending). Retry after {BUSY_RETRY_AFTER} s, with "
-            "backoff and jitter.", kind="server_busy")
+        response = error_response(503, busy_message(pending, self.max_pending),
+                                  kind="server_busy")
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
 
     def dead_response(self) -> JSONResponse:
         return JSONResponse(self.dead_body(), status_code=503)
+
+
+# --- messages (TROUBLESHOOTING.md quotes them; tests/test_troubleshooting.py checks) -------
+
+def engine_stopped_message(reason: str | None) -> str:
+    return (f"The engine stopped ({reason}), so this server cannot generate any more and is "
+            f"shutting down. {RESTART_HINT}")
+
+
+def busy_message(pending: int, limit: int | None) -> str:
+    return (f"The server is busy: {pending} requests are in progress and it takes at most "
+            f"{limit} (--max-pending). Retry after {BUSY_RETRY_AFTER} s, with backoff and "
+            "jitter.")
 
 
 # --- answers ------------------------------------------------------------------------------

@@ -72,3 +72,24 @@ def test_a_second_engine_on_one_gpu() -> None:
     cause = diagnosis.root_causes(log)
     assert as_pattern(quoted("Free memory on device")).match(cause)
     assert "--gpu-memory-utilization" in diagnosis.advice(cause)
+
+
+def test_a_body_rewritten_by_the_router() -> None:
+    with pytest.raises(PayloadError) as info:
+        parse_generate_request(b'{"prompt": "x", "stream": false, "return_logprob": false}',
+                               Limits())
+    assert as_pattern(quoted("came through vllm-router")).match(info.value.message)
+
+
+def test_a_busy_server() -> None:
+    from helpers.api_server import busy_message
+
+    message = f"HTTP 503 from http://x/generate: {busy_message(3, 2)}"
+    assert as_pattern(quoted("The server is busy")).match(message)
+
+
+def test_a_dead_engine() -> None:
+    from helpers.api_server import engine_stopped_message
+
+    message = engine_stopped_message("EngineDeadError: EngineCore encountered an issue.")
+    assert as_pattern(quoted("The engine stopped")).match(message)

@@ -27,6 +27,7 @@ NAMES = [
     "vllm.entrypoints.generate.beam_search.online:BeamSearchOnlineMixin.renderer",
     "vllm.entrypoints.launchers.api_server.entry:main",  # what `vllm serve` runs
     "vllm.exceptions:VLLMClientError",
+    "vllm.exceptions:GracefulHTTPError.http_status",
     "vllm.config.model:ModelConfig.get_diff_sampling_param",
     "vllm.config.model:ModelConfig.get_vocab_size",
     "vllm.config.model:ModelConfig.max_model_len",
