@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.setup-complete
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: help setup run test test-fast lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
+.PHONY: help setup run test test-fast notebooks lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
 	@echo "make check-vllm-cuda  check the CUDA vllm release has every vLLM name the course uses"
+	@echo "make notebooks  re-execute every chapter and save its outputs"
 	@echo "make lint   ruff over helpers/, tests/ and benchmarks/"
 
 setup: $(STAMP)
@@ -78,6 +79,16 @@ check-vllm-cuda: setup
 	rm -rf .cache/vllm-wheel && mkdir -p .cache/vllm-wheel
 	$(PIP) download -q --no-deps '$(VLLM_CUDA)' -d .cache/vllm-wheel 2>&1 | $(QUIET)
 	$(PY) tools/vllm_names.py .cache/vllm-wheel/vllm-*.whl
+
+# Re-execute every chapter in order against fresh local servers and save the outputs as a
+# reader should see them (widget placeholders, JupyterLab's kernelspec).
+notebooks: setup
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
+	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
+	-$(PY) -m helpers.launcher stop router
+	-$(PY) -m helpers.launcher stop openai
 
 colab-links: setup
 	$(PY) tools/colab_links.py

@@ -242,6 +242,7 @@ def _start(spec: ServerKind, model: str | None, host: str, port: int, url: str,
     try:
         _wait_until_healthy(handle, spec, timeout, progress)
     except _ServerExited as exited:
+        _processes.forget(spec.name, port)
         causes = diagnosis.root_causes(handle.log_tail(400))
         raise ServerStartError(
             f"The {spec.title} exited{exited.code} before it was healthy.\n"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import diagnosis, launcher, settings
+from helpers import _processes, diagnosis, launcher, settings
 from helpers.errors import ServerStartError
 from helpers.servers import KINDS
 from tests.support import free_port
@@ -123,6 +123,7 @@ def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
     assert "exited" in str(info.value) and "/no/such/model" in str(info.value)
     assert time.monotonic() - start < 200  # it noticed the exit; it did not wait for a timeout
     assert not launcher.is_healthy(f"http://127.0.0.1:{port}")
+    assert _processes.read("legacy", port) is None  # no state left for a server that never was
 
 
 @pytest.mark.server
