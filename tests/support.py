@@ -73,3 +73,16 @@ def record(name: str, value: object) -> None:
     report = json.loads(Path(path).read_text()) if Path(path).exists() else {}
     report[name] = value
     Path(path).write_text(json.dumps(report, indent=1))
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process of process group ``pgid`` exists."""
+    import psutil
+
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False

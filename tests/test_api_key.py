@@ -13,7 +13,7 @@ import requests
 
 from helpers import aclient, client
 from helpers.errors import AuthenticationError
-from tests.support import own_server
+from tests.support import group_alive, own_server
 
 pytestmark = pytest.mark.server
 KEY = "course-test-key-5f1c9b"
@@ -81,23 +81,10 @@ def test_sigterm_to_the_server_process_stops_it_and_its_engine(keyed_server) -> 
     engine core: the server shuts the engine down before it exits."""
     os.kill(keyed_server.pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
-    while _group_alive(keyed_server.pid) and time.monotonic() < deadline:
+    while group_alive(keyed_server.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _group_alive(keyed_server.pid), "a process of the server outlived SIGTERM"
+    assert not group_alive(keyed_server.pid), "a process of the server outlived SIGTERM"
     log = keyed_server.log_path.read_text()
     assert "Finished server process" in log  # uvicorn's last words on a clean shutdown
     with pytest.raises(requests.ConnectionError):
         requests.get(keyed_server.health_url, timeout=5)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live (not zombie) process of process group ``pgid`` exists."""
-    import psutil
-
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
-                return True
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return False

@@ -28,7 +28,7 @@ from helpers import client
 from helpers.errors import StreamInterruptedError
 from helpers.launcher import ServerHandle, start_server
 from helpers.metrics import requests_running
-from tests.support import PROMPT, own_server, record
+from tests.support import PROMPT, group_alive, own_server, record
 
 LONG = {"prompt": PROMPT, "max_tokens": 400, "ignore_eos": True}
 EXIT_LINE = "The engine stopped ("
@@ -84,22 +84,9 @@ def assert_exited_with_an_error(handle: ServerHandle, within: float = 20.0) -> N
     if status is not None:
         assert status == 1, f"exit status {status}, expected 1"
     deadline = time.monotonic() + 15
-    while _group_alive(handle.pid) and time.monotonic() < deadline:
+    while group_alive(handle.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _group_alive(handle.pid), "a process of the server outlived it"
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live (not zombie) process of process group ``pgid`` exists."""
-    import psutil
-
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
-                return True
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return False
+    assert not group_alive(handle.pid), "a process of the server outlived it"
 
 
 def assert_engine_dead_error(error: dict) -> None:
