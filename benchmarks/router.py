@@ -80,7 +80,7 @@ def main() -> None:
         for policy in POLICIES:
             handle = router(policy)
             client = OpenAI(base_url=handle.url + "/v1", api_key="EMPTY", max_retries=0)
-            prefixes = [f"{policy} {topic} " * 60 for topic in ("bridge", "harbor", "cable")]
+            prefixes = [f"{policy} {topic} " * 200 for topic in ("bridge", "harbor", "cable")]
             hits0, queries0 = cache_hits(roots)
             where = route(client, roots, [prefixes[i % 3] + f"Q{i}:" for i in range(12)])
             hits1, queries1 = cache_hits(roots)
