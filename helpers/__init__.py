@@ -1,7 +1,11 @@
-"""Helpers of the vLLM HTTP course.
+"""Helpers of the vLLM HTTP course (each module says which chapter introduces it).
 
-Client side (needs only the ``client`` profile): :mod:`helpers.client`,
-:mod:`helpers.stream`, :mod:`helpers.errors`, :mod:`helpers.settings`,
-:mod:`helpers.launcher`. Server side (``cpu`` or ``gpu`` profile):
-:mod:`helpers.api_server`, :mod:`helpers.model`. Importing this package does nothing.
+Client side (needs only the ``libs`` or ``client`` profile): :mod:`helpers.settings`,
+:mod:`helpers.servers` and :mod:`helpers.launcher` (the registry of server kinds; start,
+reuse, stop), :mod:`helpers.client` and :mod:`helpers.aclient` (sync and async clients over
+one I/O-free core, :mod:`helpers.protocol`), :mod:`helpers.stream`, :mod:`helpers.errors`,
+:mod:`helpers.metrics`, :mod:`helpers.diagnosis`, :mod:`helpers.playground`,
+:mod:`helpers.colab` (the Colab setup). Server side (``cpu``, ``gpu`` or ``colab`` profile):
+:mod:`helpers.api_server`, :mod:`helpers.payload`, :mod:`helpers.model`,
+:mod:`helpers.runtime`. Importing this package does nothing.
 """
