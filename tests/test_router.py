@@ -8,6 +8,8 @@ the legacy fields (measured; see tests/test_payload.py and chapter 10).
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from openai import OpenAI
@@ -78,5 +80,9 @@ def test_a_killed_replica_costs_no_request(router, through_router, replicas) -> 
         answer = through_router.completions.create(model=settings.SERVED_MODEL_NAME,
                                                    prompt=PROMPT, max_tokens=2)
         assert answer.choices[0].text
-    assert requests.get(router.url + "/health", timeout=10).status_code == 503
+    # The health checker runs every second and needs a few failures in a row to mark it down.
+    deadline = time.monotonic() + 30
+    while requests.get(router.url + "/health", timeout=10).status_code != 503:
+        assert time.monotonic() < deadline, "the router's /health never reported the dead replica"
+        time.sleep(0.5)
     assert requests.get(router.health_url, timeout=10).status_code == 200
