@@ -13,10 +13,12 @@ test that uses a server fixture, and for every notebook); ``make test-fast`` run
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import requests
 
+from helpers import _processes
 from helpers.launcher import ServerHandle, start_server, stop_server
 from helpers.servers import KINDS
 from tests.support import free_port
@@ -24,26 +26,25 @@ from tests.support import free_port
 SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
 _PORT_VARIABLES = {"legacy": "VLLM_COURSE_LEGACY_PORT", "openai": "VLLM_COURSE_OPENAI_PORT",
                    "router": "VLLM_COURSE_ROUTER_PORT"}
-_SESSION_PORTS: dict[str, int] = {}
+_SESSION_START = 0.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for kind, variable in _PORT_VARIABLES.items():
-        _SESSION_PORTS[kind] = free_port()
-        os.environ[variable] = str(_SESSION_PORTS[kind])
-    for variable in ("VLLM_API_URL", "VLLM_OPENAI_URL"):  # a learner's remote server: not ours
+    global _SESSION_START
+    _SESSION_START = time.time()
+    for variable in _PORT_VARIABLES.values():
+        os.environ[variable] = str(free_port())
+    for variable in ("VLLM_API_URL", "VLLM_OPENAI_URL", "VLLM_ROUTER_URL"):  # remote: not ours
         os.environ.pop(variable, None)
 
 
-#: Chapters start a second server of a kind beside the first (chapter 10: a replica on the
-#: OpenAI port + 10, a router on the router port + 20).
-_SECOND_SERVER_OFFSETS = (0, 10, 20)
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for kind, port in _SESSION_PORTS.items():  # also servers that a notebook started
-        for offset in _SECOND_SERVER_OFFSETS:
-            stop_server(kind, port=port + offset)
+    """Stop every server the launcher started during this session: the session's own, and
+    those the notebooks started beside them (chapter 04's small server, chapter 10's replica
+    and router), even when a failing cell never reached its clean-up."""
+    for state in _processes.running():
+        if state.created >= _SESSION_START:
+            stop_server(state.kind, port=state.port)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

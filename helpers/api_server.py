@@ -363,14 +363,29 @@ def passthrough_fields() -> frozenset[str]:
                      if not name.startswith("_") and name not in _SERVER_ONLY)
 
 
-def _build(kind: type, values: dict[str, Any], given: dict[str, Any]) -> Any:
-    """``kind(**values)`` converted from JSON types and checked by vLLM, or a 400."""
+#: What a parameter type needs besides the request's own fields, to be built at all.
+_REQUIRED = {"BeamSearchParams": {"beam_width": 1, "max_tokens": 16}}
+
+
+def _convert(kind: type, values: dict[str, Any]) -> Any:
+    """``kind(**values)`` converted from JSON types by msgspec, then checked by vLLM."""
+    import msgspec
+
+    return msgspec.convert(values, kind, strict=False)
+
+
+def _build_errors() -> tuple[type[BaseException], ...]:
     import msgspec
     from vllm.exceptions import VLLMClientError
 
+    return (msgspec.ValidationError, ValueError, TypeError, VLLMClientError)
+
+
+def _build(kind: type, values: dict[str, Any], given: dict[str, Any]) -> Any:
+    """:func:`_convert`, or a 400 that names the request field at fault."""
     try:
-        return msgspec.convert(values, kind, strict=False)
-    except (msgspec.ValidationError, ValueError, TypeError, VLLMClientError) as exc:
+        return _convert(kind, values)
+    except _build_errors() as exc:
         message = str(exc.args[0]) if exc.args else str(exc)
         raise PayloadError(f"{message} Fix this field and send the request again.",
                            param=_field_at_fault(exc, given, kind)) from exc
@@ -378,7 +393,8 @@ def _build(kind: type, values: dict[str, Any], given: dict[str, Any]) -> Any:
 
 def _field_at_fault(exc: BaseException, given: dict[str, Any], kind: type | None = None
                     ) -> str | None:
-    """The request field an error of vLLM's is about: named by it, or found by trying each."""
+    """The request field an error of vLLM's is about: named by it, or found by trying each
+    given field alone (when ``kind`` is known)."""
     import re
 
     named = getattr(exc, "parameter", None)
@@ -388,14 +404,11 @@ def _field_at_fault(exc: BaseException, given: dict[str, Any], kind: type | None
     for name in given:
         if str(exc).startswith(name):
             return name
-    if kind is not None:  # try the fields one by one
-        for name, value in given.items():
-            try:
-                _build(kind, {name: value, **({"beam_width": 1, "max_tokens": 16}
-                                               if "beam_width" in kind.__struct_fields__
-                                               else {})}, {})
-            except PayloadError:
-                return name
+    for name, value in (given.items() if kind is not None else ()):
+        try:
+            _convert(kind, {**_REQUIRED.get(kind.__name__, {}), name: value})
+        except _build_errors():
+            return name
     return None
 
 
