@@ -90,6 +90,7 @@ notebooks: setup
 	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
 	-$(PY) -m helpers.launcher stop router
 	-$(PY) -m helpers.launcher stop openai
+	-$(PY) -m helpers.launcher stop legacy
 
 colab-links: setup
 	$(PY) tools/colab_links.py
@@ -98,5 +99,4 @@ reliability: setup
 	$(PY) benchmarks/reliability.py
 
 clean-servers:
-	-$(PY) -m helpers.launcher stop legacy
-	-$(PY) -m helpers.launcher stop openai
+	-$(PY) -m helpers.launcher stop --all

@@ -13,7 +13,9 @@ test that uses a server fixture, and for every notebook); ``make test-fast`` run
 from __future__ import annotations
 
 import os
+import signal
 import time
+import uuid
 
 import pytest
 import requests
@@ -24,27 +26,37 @@ from helpers.servers import KINDS
 from tests.support import free_port
 
 SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
-_PORT_VARIABLES = {"legacy": "VLLM_COURSE_LEGACY_PORT", "openai": "VLLM_COURSE_OPENAI_PORT",
-                   "router": "VLLM_COURSE_ROUTER_PORT"}
+SESSION_MARK = "VLLM_COURSE_TEST_SESSION"
 _SESSION_START = 0.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _SESSION_START
     _SESSION_START = time.time()
-    for variable in _PORT_VARIABLES.values():
-        os.environ[variable] = str(free_port())
-    for variable in ("VLLM_API_URL", "VLLM_OPENAI_URL", "VLLM_ROUTER_URL"):  # remote: not ours
-        os.environ.pop(variable, None)
+    for spec in KINDS.values():
+        os.environ[spec.port_variable] = str(free_port())
+        os.environ.pop(spec.remote_variable, None)  # remote servers: not this session's
+    # Every process this session starts (notebook kernels, and the servers they or the tests
+    # start) inherits this mark, so the session finds its servers even without state files.
+    os.environ[SESSION_MARK] = uuid.uuid4().hex
+    # `timeout`, a CI runner or `kill` end a run with SIGTERM, which would skip the clean-up
+    # below: make it an interruption, which pytest finishes by calling pytest_unconfigure.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop every server the launcher started during this session: the session's own, and
-    those the notebooks started beside them (chapter 04's small server, chapter 10's replica
-    and router), even when a failing cell never reached its clean-up."""
+    """Stop every server started during this session: the session's own, and those the
+    notebooks started beside them (chapter 04's small server, chapter 10's replica and
+    router), even when a failing cell never reached its clean-up or a state file is gone."""
     for state in _processes.running():
         if state.created >= _SESSION_START:
             stop_server(state.kind, port=state.port)
+    for process in _processes.marked(SESSION_MARK, os.environ[SESSION_MARK]):
+        _processes.terminate(process.pid, 30)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,8 +19,8 @@ import psutil
 
 from helpers import settings
 
-__all__ = ["ServerState", "alive", "exit_code", "forget", "port_owner", "read", "running", "spawn",
-           "state_dir", "terminate", "write"]
+__all__ = ["ServerState", "alive", "exit_code", "forget", "group_leaders", "marked", "port_owner",
+           "read", "running", "spawn", "state_dir", "terminate", "write"]
 
 
 @dataclass
@@ -132,6 +132,38 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def group_leaders(markers: list[str]) -> list[psutil.Process]:
+    """This user's processes that lead their own process group (as every server the launcher
+    spawns does) and whose command line contains one of ``markers``."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "uids"]):
+        try:
+            command = " ".join(process.info["cmdline"] or ())
+            if (os.getpgid(process.pid) == process.pid and process.info["uids"].real == os.getuid()
+                    and any(marker in command for marker in markers)
+                    and process.status() != psutil.STATUS_ZOMBIE):
+                found.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def marked(variable: str, value: str) -> list[psutil.Process]:
+    """This user's process-group leaders whose environment has ``variable=value`` (a test
+    session's mark, inherited by every server started during it)."""
+    found = []
+    for process in psutil.process_iter(["pid", "uids"]):
+        try:
+            if (process.info["uids"].real == os.getuid() and process.pid != os.getpid()
+                    and os.getpgid(process.pid) == process.pid
+                    and process.environ().get(variable) == value
+                    and process.status() != psutil.STATUS_ZOMBIE):
+                found.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
 
 
 def port_owner(port: int) -> str:

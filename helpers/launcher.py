@@ -35,6 +35,8 @@ from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
 
 __all__ = [
     "ServerHandle",
+    "stop_all",
+    "workshop_variables",
     "default_model",
     "display_command",
     "is_healthy",
@@ -179,13 +181,27 @@ def start_server(
                 "or unset the variable to start a local server.",
             )
         return ServerHandle(kind, remote)
+    _refuse_in_a_workshop(spec)
 
     port = port or spec.default_port()
     url = f"http://{_connect_host(host)}:{port}{spec.url_suffix}"
     state = _processes.read(kind, port)
     running = state is not None and _processes.alive(state.pid, state.created)
+    if running and extra_args and not _started_with(state, extra_args):
+        # Ours, but started for something else (a router over other replicas): replace it.
+        stop_server(kind, port=port)
+        state, running = None, False
     if is_healthy(url, path=spec.health_path):
-        return _handle(state) if running else ServerHandle(kind, url)
+        if running:
+            return _handle(state)
+        if extra_args:  # not ours: nothing says it runs with these arguments
+            raise ServerStartError(
+                f"A {spec.title} already answers on port {port}, but this launcher did not "
+                f"start it, so it cannot tell whether it runs with {shlex.join(extra_args)}.",
+                hint=f"Stop {_processes.port_owner(port)} (`python -m helpers.launcher stop "
+                f"--all` stops every course server on this machine), or use another port.",
+            )
+        return ServerHandle(kind, url)
     if running:  # ours, still starting (or about to exit): wait for it
         handle = _handle(state)
         try:
@@ -198,6 +214,32 @@ def start_server(
         _processes.forget(kind, port)
     _check_port_free(host, port)
     return _start(spec, model, host, port, url, extra_args, timeout, progress, api_key)
+
+
+def workshop_variables() -> list[str]:
+    """The remote-server variables that are set (non-empty: this is an attendee's machine)."""
+    return [spec.remote_variable for spec in KINDS.values() if spec.remote_url()]
+
+
+def _refuse_in_a_workshop(spec: ServerKind) -> None:
+    """In a workshop (some remote variable set) never start a server on the attendee's machine."""
+    given = workshop_variables()
+    if given:
+        raise ServerStartError(
+            f"This machine uses a workshop's servers ({', '.join(given)} set) but "
+            f"{spec.remote_variable} is not set, so there is no {spec.title} to use; the "
+            "launcher starts nothing on an attendee's machine.",
+            hint=f"Export {spec.remote_variable} as the attendee card says (run "
+            "`python -m helpers.setup_check` to check them all), or unset "
+            f"{', '.join(given)} to run every server yourself.",
+        )
+
+
+def _started_with(state: _processes.ServerState, extra_args: list[str] | tuple[str, ...]) -> bool:
+    """True if the server in ``state`` was started with ``extra_args`` (at the end of its
+    command, where :func:`server_command` puts them)."""
+    extra = list(extra_args)
+    return state.command[len(state.command) - len(extra):] == extra
 
 
 def stop_server(kind: str = "legacy", *, port: int | None = None, timeout: float = 30.0) -> bool:
@@ -344,8 +386,29 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def stop_all(timeout: float = 30.0) -> list[str]:
+    """Stop every course server on this machine; what was stopped, one line each.
+
+    First the servers this launcher remembers (any kind, any port), then any course server
+    left without a state file (found by its command line: a process that leads its own group,
+    as every server the launcher starts does).
+    """
+    stopped = []
+    for state in _processes.running():
+        if stop_server(state.kind, port=state.port, timeout=timeout):
+            stopped.append(f"{kind_named(state.kind).title} on port {state.port} "
+                           f"(pid {state.pid})")
+    markers = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
+    for process in _processes.group_leaders(markers):
+        command = " ".join(process.cmdline())
+        _processes.terminate(process.pid, timeout)
+        stopped.append(f"pid {process.pid} without a state file ({command[:80]})")
+    return stopped
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.launcher {start,stop,status} [KIND] [-- SERVER ARGS]``.
+    """``python -m helpers.launcher {start,stop,status} [KIND] [-- SERVER ARGS]``, ``stop --all``
+    and ``room`` (every server of a workshop, keyed, and the attendee card: :mod:`helpers.room`).
 
     Arguments after ``--`` go to the server: ``start router -- --worker-urls URL URL``.
     """
@@ -353,16 +416,25 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m helpers.launcher",
                                      description="Start, stop or check the course's servers.")
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status", "room"])
     parser.add_argument("kind", nargs="?", default="legacy", choices=list(KINDS))
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--model", default=None, help="default: the course model")
+    parser.add_argument("--all", action="store_true",
+                        help="stop: every course server on this machine")
+    parser.add_argument("--host", default=None,
+                        help="room: where the servers listen (default 0.0.0.0, every interface)")
+    parser.add_argument("--public-host", default=None,
+                        help="room: the name or address attendees reach this machine by "
+                        "(default: its host name)")
     argv = list(sys.argv[1:] if argv is None else argv)
     server_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     spec = KINDS[args.kind]
     port = args.port or spec.default_port()
     try:
+        if args.action == "room":
+            return _room(args.host or "0.0.0.0", args.public_host)
         if args.action == "start":
             handle = start_server(args.kind, model=args.model, port=port,
                                   extra_args=server_args)
@@ -371,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                   + (f" (log: {handle.log_path})" if handle.log_path else ""))
             if handle.command:
                 print(f"  equivalent command: {display_command(handle.command)}")
+        elif args.action == "stop" and args.all:
+            stopped = stop_all()
+            print("\n".join(f"stopped: {line}" for line in stopped)
+                  or "no course server was running")
         elif args.action == "stop":
             stopped = stop_server(args.kind, port=port)
             print(f"{spec.title} on port {port} " + ("stopped" if stopped else
@@ -382,6 +458,22 @@ def main(argv: list[str] | None = None) -> int:
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _room(host: str, public_host: str | None) -> int:
+    """Start the workshop room and print the attendee card (the key stays in the card file)."""
+    from helpers import room
+
+    started = room.start_room(host=host, public_host=public_host)
+    for handle, server in zip(started.handles, room.room_servers(started.ports, detect_device()),
+                              strict=True):
+        how = "started" if handle.started else "already running"
+        print(f"{how:>15}: {server.label} on port {server.port}")
+    print("\nThe attendee card (the full card, key included, is in "
+          f"{room.card_path()}, readable only by you: share it with the room):\n")
+    print(room.attendee_card(started.public_host, started.ports, key=None))
+    print("\nStop the room with: python -m helpers.launcher stop --all")
     return 0
 
 

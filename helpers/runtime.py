@@ -15,7 +15,7 @@ from typing import Literal
 
 from helpers import settings
 
-__all__ = ["Device", "detect_device", "engine_environment", "on_colab"]
+__all__ = ["Device", "detect_device", "device_description", "engine_environment", "on_colab"]
 
 Device = Literal["gpu", "cpu"]
 
@@ -33,6 +33,27 @@ def detect_device() -> Device:
     except (OSError, subprocess.SubprocessError):
         return "cpu"
     return "gpu" if listing.returncode == 0 and "GPU" in listing.stdout else "cpu"
+
+
+def device_description() -> str:
+    """What the local engines run on, in words: ``"an NVIDIA T4 GPU"`` or ``"2 CPU cores"``.
+
+    Chapters print it beside a measurement, so that a saved output says which machine it
+    comes from.
+    """
+    if detect_device() == "gpu":
+        smi = shutil.which("nvidia-smi")
+        try:
+            names = subprocess.run([smi or "nvidia-smi", "--query-gpu=name",
+                                    "--format=csv,noheader"], capture_output=True, text=True,
+                                   timeout=10).stdout.split("\n")
+        except (OSError, subprocess.SubprocessError):
+            names = []
+        name = next((line.strip() for line in names if line.strip()), "")
+        return f"a GPU ({name})" if name else "a GPU"
+    cores = len(_cpu_ids())
+    return f"{cores} CPU core{'s' if cores != 1 else ''}" + (" (a Colab runtime)" if on_colab()
+                                                             else "")
 
 
 def on_colab() -> bool:

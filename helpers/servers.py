@@ -39,6 +39,7 @@ class ServerKind:
     default_port: Callable[[], int]
     remote_url: Callable[[], str | None]
     remote_variable: str
+    port_variable: str  #: the variable that moves its local port (read by ``default_port``)
     module: str | None = None
     console_script: str | None = None
     shown_as: tuple[str, ...] = ()
@@ -75,6 +76,7 @@ KINDS: dict[str, ServerKind] = {
         default_port=settings.legacy_port,
         remote_url=settings.remote_legacy_url,
         remote_variable="VLLM_API_URL",
+        port_variable="VLLM_COURSE_LEGACY_PORT",
         module="helpers.api_server",
         shown_as=("python", "-m", "helpers.api_server"),
         device_args={"gpu": GPU_SHARE},  # its own CPU defaults live in helpers.api_server
@@ -86,6 +88,7 @@ KINDS: dict[str, ServerKind] = {
         default_port=settings.openai_port,
         remote_url=settings.remote_openai_url,
         remote_variable="VLLM_OPENAI_URL",
+        port_variable="VLLM_COURSE_OPENAI_PORT",
         # `vllm serve` runs this module; the CPU build's `vllm` script cannot start (it looks
         # for a distribution named `vllm`), and the older openai.api_server module is deprecated.
         module="vllm.entrypoints.launchers.api_server.entry",
@@ -102,6 +105,7 @@ KINDS: dict[str, ServerKind] = {
         default_port=settings.router_port,
         remote_url=settings.remote_router_url,
         remote_variable="VLLM_ROUTER_URL",
+        port_variable="VLLM_COURSE_ROUTER_PORT",
         # The vLLM project's router (PyPI vllm-router, a Rust binary behind a Python launcher);
         # the caller names the servers it routes to: extra_args=["--worker-urls", URL, URL].
         module="vllm_router.launch_router",
@@ -109,7 +113,8 @@ KINDS: dict[str, ServerKind] = {
         serves_model=False,
         health_path="/liveness",  # its /health is 503 while a server behind it is down
         metrics_port_flag="--prometheus-port",  # its own default, 29000, would be shared
-        key_scope="none of its own: --api-key is what it sends to the servers behind it",
+        key_scope="none of its own: it passes the client's Authorization header to the replica, "
+                  "which checks it (its --api-key is what it would send instead)",
     ),
 }
 

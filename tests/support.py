@@ -86,3 +86,33 @@ def group_alive(pgid: int) -> bool:
         except (ProcessLookupError, psutil.Error):
             continue
     return False
+
+
+@contextlib.contextmanager
+def paused_session_servers() -> Iterator[None]:
+    """Stop this test session's own servers while a test needs their memory; start them again
+    afterwards on the same ports (tests and notebooks that come later find them as before)."""
+    from helpers import _processes
+    from helpers.servers import KINDS
+
+    paused = []
+    for kind, spec in KINDS.items():
+        state = _processes.read(kind, spec.default_port())
+        if state is not None and _processes.alive(state.pid, state.created):
+            stop_server(kind, port=state.port)
+            paused.append((kind, list(state.command)))
+    try:
+        yield
+    finally:
+        for kind, _ in paused:
+            start_server(kind, progress=False)
+
+
+def course_servers_started_after(moment: float) -> list:
+    """Course servers (process-group leaders) of this user created after ``moment``."""
+    from helpers import _processes
+    from helpers.servers import KINDS
+
+    markers = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
+    return [process for process in _processes.group_leaders(markers)
+            if process.create_time() >= moment - 1]

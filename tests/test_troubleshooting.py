@@ -93,3 +93,38 @@ def test_a_dead_engine() -> None:
 
     message = engine_stopped_message("EngineDeadError: EngineCore encountered an issue.")
     assert as_pattern(quoted("The engine stopped")).match(message)
+
+
+def test_the_workshop_refusal_is_quoted(monkeypatch) -> None:
+    monkeypatch.setenv("VLLM_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("VLLM_OPENAI_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("VLLM_ROUTER_URL", raising=False)
+    with pytest.raises(ServerStartError) as info:
+        launcher.start_server("router", progress=False)
+    assert as_pattern(quoted("workshop's servers")).match(str(info.value))
+
+
+def test_a_router_this_launcher_did_not_start_is_not_reused_blindly() -> None:
+    """Any server answering the router's health path on its port, started by someone else:
+    the launcher cannot tell which replicas it routes to, so it says so instead of reusing it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with HTTPServer(("127.0.0.1", free_port()), Healthy) as stranger:
+        threading.Thread(target=stranger.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(ServerStartError) as info:
+                launcher.start_server("router", port=stranger.server_port, progress=False,
+                                      extra_args=["--worker-urls", "http://127.0.0.1:9"])
+        finally:
+            stranger.shutdown()
+    message = str(info.value).replace(str(stranger.server_port), "8002")
+    assert as_pattern(quoted("did not start it")).match(message)

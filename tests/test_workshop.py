@@ -1,9 +1,15 @@
-"""Workshop mode: an attendee's environment (the client profile only: no torch, no vLLM) runs
-notebooks 01-04 against servers an instructor started with an API key."""
+"""Workshop mode, as an instructor and the attendees live it.
+
+The instructor starts the room with its one command (``python -m helpers.launcher room``);
+an attendee's environment has the client profile only (no torch, no vLLM), takes the
+variables from the room's card file, runs the setup check, then chapters 01-10 against the
+room's keyed servers and router, and starts no server of its own.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import settings
-from tests.support import own_server
+from helpers import _processes, room, settings
+from helpers.servers import KINDS
+from tests.support import free_port, paused_session_servers
 
 pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
+CHAPTERS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb")
+                  if "01" <= path.name[:2] <= "10")
+COURSE_PROCESSES = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +42,55 @@ def attendee_python(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def instructor_servers():
-    with own_server("legacy", api_key=KEY) as legacy, own_server("openai", api_key=KEY) as openai:
-        yield legacy, openai
+def the_room():
+    """The room, started the way the README tells the instructor, on free ports here.
+
+    The session's own servers pause meanwhile (three engines of the room are all this
+    machine's memory allows beside them), and come back afterwards.
+    """
+    ports = room.RoomPorts(free_port(), free_port(), free_port())
+    env = {**os.environ, "VLLM_API_KEY": KEY, "VLLM_COURSE_LEGACY_PORT": str(ports.legacy),
+           "VLLM_COURSE_OPENAI_PORT": str(ports.openai),
+           "VLLM_COURSE_ROUTER_PORT": str(ports.router)}
+    with paused_session_servers():
+        try:
+            started = subprocess.run(
+                [sys.executable, "-m", "helpers.launcher", "room", "--host", "127.0.0.1",
+                 "--public-host", "127.0.0.1"], cwd=ROOT, env=env, capture_output=True,
+                text=True, timeout=1200)
+            assert started.returncode == 0, started.stderr[-3000:]
+            yield ports, started.stdout
+        finally:
+            room.stop_room(ports)
+
+
+def _card_variables() -> dict[str, str]:
+    """The variables of the full card the room wrote: exactly what an attendee exports."""
+    variables = {}
+    for line in room.card_path().read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            variables[name] = value
+    return variables
+
+
+@pytest.fixture
+def attendee_env(the_room, tmp_path) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("VLLM_COURSE_") and name != "VLLM_API_KEY"}
+    return {**env, **_card_variables(), "VLLM_COURSE_CACHE": str(tmp_path / "attendee-cache")}
+
+
+def test_the_room_prints_the_card_without_the_key(the_room) -> None:
+    ports, printed = the_room
+    assert KEY not in printed
+    for kind in ("legacy", "openai", "router"):
+        assert f"{KINDS[kind].remote_variable}=" in printed
+    assert "python -m helpers.setup_check" in printed and "stop --all" in printed
+    card = _card_variables()
+    assert card["VLLM_API_KEY"] == KEY
+    assert card["VLLM_ROUTER_URL"] == f"http://127.0.0.1:{ports.router}"
+    assert stat.S_IMODE(room.card_path().stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(("kind", "path", "guarded"), [
@@ -42,41 +98,68 @@ def instructor_servers():
     ("openai", "/v1/models", True), ("openai", "/v1/completions", True),
     ("openai", "/health", False), ("openai", "/metrics", False), ("openai", "/tokenize", False),
     ("openai", "/version", False),
+    # The router has no key of its own: it passes the client's Authorization header to a
+    # replica, which checks it (so the room's key guards /v1 through the router too).
+    ("router", "/v1/completions", True), ("router", "/v1/models", True),
+    ("router", "/liveness", False), ("router", "/tokenize", False),
 ])
-def test_which_routes_each_servers_key_protects(instructor_servers, kind, path, guarded) -> None:
+def test_which_routes_each_servers_key_protects(the_room, kind, path, guarded) -> None:
     """What README and chapter 05 say: the course's server guards every route but /health,
     `vllm serve` only /v1 paths (its /metrics and /tokenize answer anyone)."""
-    legacy, openai = instructor_servers
-    root = (legacy if kind == "legacy" else openai).url.removesuffix("/v1")
+    ports, _ = the_room
+    port = {"legacy": ports.legacy, "openai": ports.openai, "router": ports.router}[kind]
     method = "POST" if path in ("/generate", "/v1/completions", "/tokenize") else "GET"
     body = {"prompt": "Hi", "max_tokens": 1, "model": settings.SERVED_MODEL_NAME}
-    response = requests.request(method, root + path, json=body, timeout=60)
-    assert (response.status_code == 401) is guarded, (response.status_code, response.text[:200])
+    url = f"http://127.0.0.1:{port}{path}"
+    without = requests.request(method, url, json=body, timeout=60)
+    assert (without.status_code == 401) is guarded, (without.status_code, without.text[:200])
+    if guarded:
+        keyed = requests.request(method, url, json=body, timeout=60,
+                                 headers=settings.auth_headers(KEY))
+        assert keyed.status_code == 200, keyed.text[:200]
 
 
 def test_the_client_profile_has_no_engine(attendee_python) -> None:
-    for module in ("torch", "vllm", "transformers"):
+    for module in ("torch", "vllm", "transformers", "vllm_router"):
         probe = subprocess.run([str(attendee_python), "-c", f"import {module}"],
                                capture_output=True, text=True)
         assert probe.returncode != 0, f"{module} is installed in the client profile"
 
 
-def test_notebooks_01_to_04_run_against_the_remote_servers(attendee_python, instructor_servers,
-                                                           tmp_path) -> None:
-    legacy, openai = instructor_servers
-    env = {**os.environ, "VLLM_API_URL": legacy.url, "VLLM_OPENAI_URL": openai.url,
-           "VLLM_API_KEY": KEY, "VLLM_COURSE_CACHE": str(tmp_path / "attendee-cache")}
-    notebooks = [f"notebooks/{name}" for name in (
-        "01_request_payloads.ipynb", "02_streaming.ipynb",
-        "03_candidates_and_beam_search.ipynb", "04_error_handling.ipynb")]
+def test_the_setup_check_passes_with_the_card(attendee_python, attendee_env) -> None:
+    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+                           env=attendee_env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout
+    assert "All set" in check.stdout and "✗" not in check.stdout
+    assert "streaming from the legacy server" in check.stdout
+    assert KEY not in check.stdout
+
+
+def test_the_setup_check_says_what_is_wrong(attendee_python, attendee_env) -> None:
+    wrong_key = {**attendee_env, "VLLM_API_KEY": "not-the-key"}
+    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+                           env=wrong_key, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 1 and "refused the key" in check.stdout
+    no_router = {**attendee_env, "VLLM_ROUTER_URL": f"http://127.0.0.1:{free_port()}"}
+    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+                           env=no_router, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 1 and "cannot connect" in check.stdout
+    assert "what to do:" in check.stdout
+
+
+def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_room) -> None:
+    """Chapters 01-10 run to the end against the room; no server starts on the attendee's side."""
+    before = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
     # --noconftest: an attendee runs the notebooks, not the developers' test session (whose
     # conftest gives every run servers of its own).
     result = subprocess.run([str(attendee_python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "--noconftest",
-                             *notebooks], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=1500)
-    assert result.returncode == 0, result.stdout[-4000:]
-    # Nothing was started locally: the attendee's launcher state folder holds no server.
-    servers = tmp_path / "attendee-cache" / "servers"
+                             "--noconftest", *CHAPTERS], cwd=ROOT, env=attendee_env,
+                            capture_output=True, text=True, timeout=2400)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert len(CHAPTERS) == 10
+    after = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
+    assert after <= before, f"a course server started during the attendee's run: {after - before}"
+    servers = Path(attendee_env["VLLM_COURSE_CACHE"]) / "servers"
     assert not servers.exists() or not any(servers.iterdir())
-    assert KEY not in legacy.log_path.read_text()
+    for handle_log in (room.card_path().parent / "logs").glob("*.log"):
+        assert KEY not in handle_log.read_text(errors="replace")

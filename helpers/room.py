@@ -1,0 +1,216 @@
+"""A workshop room in one command: every server the course needs, keyed, and the attendee card.
+
+Introduced in the README's "Workshop mode" (for the instructor); chapter 10 uses its router.
+On the room's machine::
+
+    python -m helpers.launcher room --host 0.0.0.0          # start (or reuse) and print the card
+    python -m helpers.launcher stop --all                    # at the end of the day
+
+What the room runs, each keyed with ``VLLM_API_KEY`` (one is made if it is not set):
+
+====================  ======  ===================================================
+server                port    for
+====================  ======  ===================================================
+legacy ``/generate``  8000    chapters 01–04, 07–09
+``vllm serve``        8001    chapters 03, 05–10 (and replica 1 of chapter 10)
+``vllm serve``        8011    replica 2 of chapter 10, only behind the router
+``vllm-router``       8002    chapter 10: round-robin over the two replicas
+====================  ======  ===================================================
+
+**The GPU plan** (one 16 GB card; a T4 has 15 GiB usable): three engines at
+:data:`ROOM_GPU_SHARE` (0.28) each, 0.84 of the card in all, under the 0.92 vLLM gives one
+engine by default. Each share is 4.2 GiB, a budget that vLLM fills in this order: the model's
+weights in float16 (135M parameters: 0.25 GiB), the CUDA context and the activations of the
+largest batch (estimated at about 1.5 GiB), CUDA graphs, and the rest becomes KV cache: about
+2 GiB, some 90,000 tokens at 22.5 KiB a token (30 layers × K and V × 3 KV heads × 64 × 2
+bytes), so a room of 30 attendees can each hold a 3,000-token context at once. The engines
+start one after another, because vLLM checks at start that the GPU has its share free. The
+router uses no GPU. (Estimated from vLLM's source and the model's shape; not measured on a
+GPU by this project.)
+
+The key never appears on the screen or in a log: the card printed here shows where the key is,
+and the full card (key included) is written to a file only its owner can read
+(:func:`card_path`), for the instructor to share with the room.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import settings
+
+__all__ = ["ROOM_GPU_SHARE", "Room", "RoomPorts", "attendee_card", "card_path", "key_on_card",
+           "room_servers", "skipped", "start_room", "stop_room"]
+
+#: Each engine's share of the room's GPU: three engines fit one 16 GB card (module docstring).
+ROOM_GPU_SHARE = "0.28"
+#: Replica 2 of chapter 10 listens this far above the OpenAI server's port (8001 -> 8011).
+REPLICA_OFFSET = 10
+#: The router checks its replicas this often in the room (its own default is 60 s).
+HEALTH_CHECK_SECONDS = "5"
+
+
+@dataclass(frozen=True)
+class RoomPorts:
+    """The room's ports: the course's defaults unless the ``VLLM_COURSE_*_PORT`` variables say
+    otherwise (the tests run a room on free ports)."""
+
+    legacy: int
+    openai: int
+    router: int
+
+    @property
+    def replica(self) -> int:
+        return self.openai + REPLICA_OFFSET
+
+    @classmethod
+    def configured(cls) -> RoomPorts:
+        return cls(settings.legacy_port(), settings.openai_port(), settings.router_port())
+
+
+@dataclass(frozen=True)
+class RoomServer:
+    """One server of the room: its kind, its port and the arguments it gets."""
+
+    kind: str
+    port: int
+    extra_args: tuple[str, ...] = ()
+    label: str = ""
+
+
+def room_servers(ports: RoomPorts, device: str) -> list[RoomServer]:
+    """What the room starts, in order (pure: the plan, not the processes)."""
+    share = ("--gpu-memory-utilization", ROOM_GPU_SHARE) if device == "gpu" else ()
+    replicas = [f"http://{settings.LOCAL_HOST}:{port}" for port in (ports.openai, ports.replica)]
+    return [
+        RoomServer("legacy", ports.legacy, share, "legacy /generate server"),
+        RoomServer("openai", ports.openai, share, "OpenAI-compatible server (replica 1)"),
+        RoomServer("openai", ports.replica, share, "OpenAI-compatible server (replica 2)"),
+        # The router runs beside the replicas, so it reaches them on the loopback address; it
+        # has no key of its own and passes each client's Authorization header on (the replicas
+        # check it). Its metrics port stays on 127.0.0.1 (its default).
+        RoomServer("router", ports.router, ("--worker-urls", *replicas, "--policy", "round_robin",
+                                            "--health-check-interval-secs", HEALTH_CHECK_SECONDS),
+                   "vllm-router over replicas 1 and 2"),
+    ]
+
+
+def card_path() -> Path:
+    """Where the room writes the full attendee card (with the key), readable by its owner only."""
+    return settings.cache_dir() / "room-card.txt"
+
+
+def attendee_card(public_host: str, ports: RoomPorts, key: str | None) -> str:
+    """The lines an attendee runs: the variables to export and the setup check (pure).
+
+    ``key=None`` writes a placeholder that says where the key is instead of the key itself.
+    """
+    shown_key = key if key is not None else f"<the key: in {card_path()} on the room's machine>"
+    root = f"http://{public_host}"
+    return "\n".join([
+        "# vLLM HTTP course: workshop setup (run in the course folder, in a terminal)",
+        "pip install -e '.[client]'",
+        f"export VLLM_API_URL={root}:{ports.legacy}",
+        f"export VLLM_OPENAI_URL={root}:{ports.openai}/v1",
+        f"export VLLM_ROUTER_URL={root}:{ports.router}",
+        f"export VLLM_API_KEY={shown_key}",
+        "python -m helpers.setup_check      # before the workshop: says what to fix, if anything",
+        "jupyter lab notebooks/",
+    ])
+
+
+@dataclass
+class Room:
+    """The running room: its handles in :func:`room_servers`'s order, and where it answers."""
+
+    handles: list
+    ports: RoomPorts
+    public_host: str
+    key: str
+
+
+def start_room(*, host: str = "0.0.0.0", public_host: str | None = None,
+               ports: RoomPorts | None = None, progress: bool = True) -> Room:
+    """Start (or reuse) every server of the room and write the full card (:func:`card_path`).
+
+    ``host`` is where the servers listen (every interface by default: the attendees are on
+    other machines); ``public_host`` is the name or address attendees use to reach this
+    machine (default: its host name). The key is ``VLLM_API_KEY``, or a new random one that is
+    written only to the card file.
+    """
+    from helpers.errors import ServerStartError
+    from helpers.launcher import start_server
+    from helpers.runtime import detect_device
+    from helpers.servers import KINDS
+
+    ports = ports or RoomPorts.configured()
+    # A room already running keeps the key on its card; a new room gets a new random key.
+    key = settings.api_key() or key_on_card() or secrets.token_urlsafe(12)
+    handles = []
+    for server in room_servers(ports, detect_device()):
+        handles.append(start_server(
+            server.kind, host=host, port=server.port, progress=progress,
+            extra_args=list(server.extra_args),
+            api_key=key if KINDS[server.kind].serves_model else None))
+    if not _key_accepted(handles[0].url, key):
+        raise ServerStartError(
+            f"The legacy server on port {ports.legacy} refuses the room's key: it was started "
+            "earlier with another one.",
+            hint="Stop the room (`python -m helpers.launcher stop --all`) and start it again, "
+            "or export the VLLM_API_KEY it was started with.")
+    room = Room(handles, ports, public_host or socket.gethostname(), key)
+    _write_private(card_path(), attendee_card(room.public_host, ports, key) + "\n")
+    return room
+
+
+def key_on_card() -> str | None:
+    """The key written on the room's card file, if there is one."""
+    try:
+        text = card_path().read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("export VLLM_API_KEY="):
+            return line.partition("=")[2].strip() or None
+    return None
+
+
+def _key_accepted(legacy_url: str, key: str) -> bool:
+    import requests
+
+    answer = requests.get(f"{legacy_url}/metrics", headers=settings.auth_headers(key), timeout=10)
+    return answer.status_code != 401
+
+
+def stop_room(ports: RoomPorts | None = None) -> list[str]:
+    """Stop the room's servers that this machine's launcher runs; the labels of those stopped."""
+    from helpers.launcher import stop_server
+    from helpers.runtime import detect_device
+
+    ports = ports or RoomPorts.configured()
+    stopped = []
+    for server in reversed(room_servers(ports, detect_device())):
+        if stop_server(server.kind, port=server.port):
+            stopped.append(server.label)
+    return stopped
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with permissions 0600 (created so, never world-readable)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    os.chmod(path, 0o600)
+
+
+def skipped(why: str) -> None:
+    """Print the one line a chapter shows instead of an experiment that needs servers of the
+    learner's own (it crashes, restarts or reconfigures a server) when the servers are a
+    workshop room's. ``why``: what the cell would do, and why not in a room. Used by chapters
+    04 and 10."""
+    print(f"Skipped in a workshop: {why}. Your instructor runs this cell on screen; the "
+          "notebook as published shows its output.")
