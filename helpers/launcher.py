@@ -465,7 +465,8 @@ def _room(host: str, public_host: str | None) -> int:
     """Start the workshop room and print the attendee card (the key stays in the card file)."""
     from helpers import room
 
-    started = room.start_room(host=host, public_host=public_host)
+    print("Starting the room's servers, one after another (minutes on a CPU) ...", flush=True)
+    started = room.start_room(host=host, public_host=public_host, progress=sys.stderr.isatty())
     for handle, server in zip(started.handles, room.room_servers(started.ports, detect_device()),
                               strict=True):
         how = "started" if handle.started else "already running"

