@@ -2,8 +2,8 @@
 
 The instructor starts the room with its one command (``python -m helpers.launcher room``);
 an attendee's environment has the client profile only (no torch, no vLLM), takes the
-variables from the room's card file, runs the setup check, then chapters 01-10 against the
-room's keyed servers and router, and starts no server of its own.
+variables from the room's card file, runs the setup check, then every chapter from 01 on
+against the room's keyed servers and router, and starts no server of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
 CHAPTERS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb")
-                  if "01" <= path.name[:2] <= "10")
+                  if path.name[:2] >= "01")  # every chapter but 00 (starting a server)
 COURSE_PROCESSES = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
 
 
@@ -150,7 +150,8 @@ def test_the_setup_check_says_what_is_wrong(attendee_python, attendee_env) -> No
 
 
 def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_room) -> None:
-    """Chapters 01-10 run to the end against the room; no server starts on the attendee's side."""
+    """Chapters 01 to the last run to the end against the room; no server starts on the
+    attendee's side."""
     before = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
     # --noconftest: an attendee runs the notebooks, not the developers' test session (whose
     # conftest gives every run servers of its own).
@@ -158,7 +159,7 @@ def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_r
                              "--noconftest", *CHAPTERS], cwd=ROOT, env=attendee_env,
                             capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-6000:]
-    assert len(CHAPTERS) == 10
+    assert len(CHAPTERS) >= 10
     after = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
     assert after <= before, f"a course server started during the attendee's run: {after - before}"
     servers = Path(attendee_env["VLLM_COURSE_CACHE"]) / "servers"
