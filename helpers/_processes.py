@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,18 +135,27 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def group_leaders(markers: list[str]) -> list[psutil.Process]:
-    """This user's processes that lead their own process group (as every server the launcher
-    spawns does) and whose command line contains one of ``markers``."""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline", "uids"]):
+def _own_group_leaders() -> Iterator[psutil.Process]:
+    """This user's live processes (other than this one) that lead their own process group, as
+    every server the launcher spawns does."""
+    for process in psutil.process_iter(["pid", "uids"]):
         try:
-            command = " ".join(process.info["cmdline"] or ())
-            if (os.getpgid(process.pid) == process.pid and process.info["uids"].real == os.getuid()
-                    and any(marker in command for marker in markers)
+            if (process.info["uids"].real == os.getuid() and process.pid != os.getpid()
+                    and os.getpgid(process.pid) == process.pid
                     and process.status() != psutil.STATUS_ZOMBIE):
-                found.append(process)
+                yield process
         except (ProcessLookupError, psutil.Error):
+            continue
+
+
+def group_leaders(markers: list[str]) -> list[psutil.Process]:
+    """This user's process-group leaders whose command line contains one of ``markers``."""
+    found = []
+    for process in _own_group_leaders():
+        try:
+            if any(marker in " ".join(process.cmdline()) for marker in markers):
+                found.append(process)
+        except psutil.Error:
             continue
     return found
 
@@ -154,14 +164,11 @@ def marked(variable: str, value: str) -> list[psutil.Process]:
     """This user's process-group leaders whose environment has ``variable=value`` (a test
     session's mark, inherited by every server started during it)."""
     found = []
-    for process in psutil.process_iter(["pid", "uids"]):
+    for process in _own_group_leaders():
         try:
-            if (process.info["uids"].real == os.getuid() and process.pid != os.getpid()
-                    and os.getpgid(process.pid) == process.pid
-                    and process.environ().get(variable) == value
-                    and process.status() != psutil.STATUS_ZOMBIE):
+            if process.environ().get(variable) == value:
                 found.append(process)
-        except (ProcessLookupError, psutil.Error):
+        except psutil.Error:
             continue
     return found
 

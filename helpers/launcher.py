@@ -35,14 +35,15 @@ from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
 
 __all__ = [
     "ServerHandle",
-    "stop_all",
-    "workshop_variables",
+    "course_processes",
     "default_model",
     "display_command",
     "is_healthy",
     "server_command",
     "start_server",
+    "stop_all",
     "stop_server",
+    "workshop_variables",
 ]
 
 
@@ -386,6 +387,13 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def course_processes() -> list:
+    """The course's server processes running on this machine for this user, whoever started
+    them (found by their command line: each leads its own process group)."""
+    return _processes.group_leaders(
+        [spec.module or spec.console_script or spec.name for spec in KINDS.values()])
+
+
 def stop_all(timeout: float = 30.0) -> list[str]:
     """Stop every course server on this machine; what was stopped, one line each.
 
@@ -398,8 +406,7 @@ def stop_all(timeout: float = 30.0) -> list[str]:
         if stop_server(state.kind, port=state.port, timeout=timeout):
             stopped.append(f"{kind_named(state.kind).title} on port {state.port} "
                            f"(pid {state.pid})")
-    markers = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
-    for process in _processes.group_leaders(markers):
+    for process in course_processes():
         command = " ".join(process.cmdline())
         _processes.terminate(process.pid, timeout)
         stopped.append(f"pid {process.pid} without a state file ({command[:80]})")

@@ -100,19 +100,16 @@ def paused_session_servers() -> Iterator[None]:
         state = _processes.read(kind, spec.default_port())
         if state is not None and _processes.alive(state.pid, state.created):
             stop_server(kind, port=state.port)
-            paused.append((kind, list(state.command)))
+            paused.append(kind)
     try:
         yield
     finally:
-        for kind, _ in paused:
+        for kind in paused:
             start_server(kind, progress=False)
 
 
 def course_servers_started_after(moment: float) -> list:
     """Course servers (process-group leaders) of this user created after ``moment``."""
-    from helpers import _processes
-    from helpers.servers import KINDS
+    from helpers.launcher import course_processes
 
-    markers = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
-    return [process for process in _processes.group_leaders(markers)
-            if process.create_time() >= moment - 1]
+    return [process for process in course_processes() if process.create_time() >= moment - 1]

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import _processes, room, settings
+from helpers import room, settings
+from helpers.launcher import course_processes
 from helpers.servers import KINDS
 from tests.support import free_port, paused_session_servers
 
@@ -26,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
 CHAPTERS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb")
                   if path.name[:2] >= "01")  # every chapter but 00 (starting a server)
-COURSE_PROCESSES = [spec.module or spec.console_script or spec.name for spec in KINDS.values()]
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_the_setup_check_says_what_is_wrong(attendee_python, attendee_env) -> No
 def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_room) -> None:
     """Chapters 01 to the last run to the end against the room; no server starts on the
     attendee's side."""
-    before = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
+    before = {process.pid for process in course_processes()}
     # --noconftest: an attendee runs the notebooks, not the developers' test session (whose
     # conftest gives every run servers of its own).
     result = subprocess.run([str(attendee_python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -160,7 +160,7 @@ def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_r
                             capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-6000:]
     assert len(CHAPTERS) >= 10
-    after = {process.pid for process in _processes.group_leaders(COURSE_PROCESSES)}
+    after = {process.pid for process in course_processes()}
     assert after <= before, f"a course server started during the attendee's run: {after - before}"
     servers = Path(attendee_env["VLLM_COURSE_CACHE"]) / "servers"
     assert not servers.exists() or not any(servers.iterdir())
