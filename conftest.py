@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 
 import pytest
@@ -27,12 +26,9 @@ from tests.support import free_port
 
 SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
 SESSION_MARK = "VLLM_COURSE_TEST_SESSION"
-_SESSION_START = 0.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _SESSION_START
-    _SESSION_START = time.time()
     for spec in KINDS.values():
         os.environ[spec.port_variable] = str(free_port())
         os.environ.pop(spec.remote_variable, None)  # remote servers: not this session's
@@ -52,10 +48,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop every server started during this session: the session's own, and those the
     notebooks started beside them (chapter 04's small server, chapter 10's replica and
     router), even when a failing cell never reached its clean-up or a state file is gone."""
-    for state in _processes.running():
-        if state.created >= _SESSION_START:
+    ours = _processes.marked(SESSION_MARK, os.environ[SESSION_MARK])
+    pids = {process.pid for process in ours}
+    for state in _processes.running():  # a server someone else started meanwhile stays up
+        if state.pid in pids:
             stop_server(state.kind, port=state.port)
-    for process in _processes.marked(SESSION_MARK, os.environ[SESSION_MARK]):
+    for process in ours:
         _processes.terminate(process.pid, 30)
 
 
