@@ -21,7 +21,7 @@ import psutil
 from helpers import settings
 
 __all__ = ["ServerState", "alive", "exit_code", "forget", "group_leaders", "marked", "port_owner",
-           "read", "running", "spawn", "state_dir", "terminate", "write"]
+           "read", "running", "runs", "spawn", "state_dir", "terminate", "write"]
 
 
 @dataclass
@@ -67,7 +67,7 @@ def running() -> list[ServerState]:
     for path in sorted(state_dir("servers").glob("*.json")):
         kind, _, port = path.stem.rpartition("-")
         state = read(kind, int(port)) if port.isdigit() else None
-        if state and alive(state.pid, state.created):
+        if state and runs(state):
             states.append(state)
     return states
 
@@ -85,17 +85,29 @@ def spawn(command: list[str], log_path: Path, env: dict[str, str], cwd: Path) ->
     return psutil.Process(popen.pid)
 
 
-def alive(pid: int | None, created: float | None = None) -> bool:
-    """True if ``pid`` runs (a zombie counts as gone) and, if given, was created at ``created``."""
+def alive(pid: int | None, created: float | None = None,
+          command: list[str] | None = None) -> bool:
+    """True if ``pid`` runs (a zombie counts as gone) and, if given, was created at ``created``.
+
+    A process's creation time is computed from the boot time, which moves when the machine's
+    clock is stepped (a VM syncing its clock moved it by 23 s here). So when the times differ
+    and ``command`` is given, the same command line also identifies the process."""
     if not pid:
         return False
     try:
         process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
         if created is not None and abs(process.create_time() - created) > 1:
-            return False  # the pid now belongs to another program
-        return process.status() != psutil.STATUS_ZOMBIE
+            return command is not None and process.cmdline() == command
+        return True
     except psutil.Error:
         return False
+
+
+def runs(state: ServerState) -> bool:
+    """True if the server ``state`` describes still runs (the same process, not a reused pid)."""
+    return alive(state.pid, state.created, state.command or None)
 
 
 def exit_code(pid: int) -> int | None:

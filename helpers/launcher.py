@@ -187,7 +187,7 @@ def start_server(
     port = port or spec.default_port()
     url = f"http://{_connect_host(host)}:{port}{spec.url_suffix}"
     state = _processes.read(kind, port)
-    running = state is not None and _processes.alive(state.pid, state.created)
+    running = state is not None and _processes.runs(state)
     if running and extra_args and not _started_with(state, extra_args):
         # Ours, but started for something else (a router over other replicas): replace it.
         stop_server(kind, port=port)
@@ -252,7 +252,7 @@ def stop_server(kind: str = "legacy", *, port: int | None = None, timeout: float
     port = port or kind_named(kind).default_port()
     state = _processes.read(kind, port)
     _processes.forget(kind, port)
-    if state is None or not _processes.alive(state.pid, state.created):
+    if state is None or not _processes.runs(state):
         return False
     _processes.terminate(state.pid, timeout)
     return True

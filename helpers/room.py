@@ -88,8 +88,11 @@ def room_servers(ports: RoomPorts, device: str) -> list[RoomServer]:
     replicas = [f"http://{settings.LOCAL_HOST}:{port}" for port in (ports.openai, ports.replica)]
     return [
         RoomServer("legacy", ports.legacy, share, "legacy /generate server"),
-        RoomServer("openai", ports.openai, share, "OpenAI-compatible server (replica 1)"),
-        RoomServer("openai", ports.replica, share, "OpenAI-compatible server (replica 2)"),
+        # Both replicas can call tools, so chapter 11 works through either (or the router).
+        RoomServer("openai", ports.openai, (*share, *settings.TOOL_CALLING_ARGS),
+                   "OpenAI-compatible server (replica 1)"),
+        RoomServer("openai", ports.replica, (*share, *settings.TOOL_CALLING_ARGS),
+                   "OpenAI-compatible server (replica 2)"),
         # The router runs beside the replicas, so it reaches them on the loopback address; it
         # has no key of its own and passes each client's Authorization header on (the replicas
         # check it). Its metrics port stays on 127.0.0.1 (its default).

@@ -34,6 +34,7 @@ __all__ = [
     "HUB_MODEL_ID",
     "LOCAL_HOST",
     "SERVED_MODEL_NAME",
+    "TOOL_CALLING_ARGS",
     "api_key",
     "auth_headers",
     "cache_dir",
@@ -55,6 +56,9 @@ SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
 HUB_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 #: The prompt of vLLM's example client, used throughout the course.
 DEFAULT_PROMPT = "San Francisco is a"
+#: ``vllm serve`` flags for tool calling (chapter 11): ``tool_choice`` "auto" allowed, and the
+#: parser that finds calls in the model's text (Hermes' ``<tool_call>{...}</tool_call>``).
+TOOL_CALLING_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "hermes")
 
 _DEFAULT_PORTS = {"VLLM_COURSE_LEGACY_PORT": 8000, "VLLM_COURSE_OPENAI_PORT": 8001,
                   "VLLM_COURSE_ROUTER_PORT": 8002}

@@ -98,7 +98,7 @@ def paused_session_servers() -> Iterator[None]:
     paused = []
     for kind, spec in KINDS.items():
         state = _processes.read(kind, spec.default_port())
-        if state is not None and _processes.alive(state.pid, state.created):
+        if state is not None and _processes.runs(state):
             stop_server(kind, port=state.port)
             paused.append(kind)
     try:

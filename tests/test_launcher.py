@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -181,3 +182,20 @@ def test_a_warning_that_quotes_an_error_is_no_cause() -> None:
            "(EngineCore pid=8) ERROR 11-27 08:03:40 [core.py:1] ValueError: No available memory "
            "for the cache blocks.\n")
     assert diagnosis.root_causes(log) == "ValueError: No available memory for the cache blocks."
+
+
+def test_a_server_is_still_known_after_the_clock_was_stepped(tmp_path) -> None:
+    """psutil's creation times move with the boot time when a VM steps its clock (23 s was
+    measured here): the launcher then recognises its server by pid and command line."""
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    process = _processes.spawn(command, tmp_path / "log", dict(os.environ), tmp_path)
+    try:
+        state = _processes.ServerState("legacy", 1, "http://127.0.0.1:1", process.pid,
+                                       process.create_time() - 23, str(tmp_path / "log"),
+                                       command=command)
+        assert _processes.runs(state)
+        other = _processes.ServerState(**{**vars(state), "command": [*command, "other"]})
+        assert not _processes.runs(other), "a reused pid with another command is not ours"
+    finally:
+        _processes.terminate(process.pid, 5)
+    assert not _processes.runs(state)

@@ -14,6 +14,7 @@ import pytest
 from helpers import launcher, room, setup_check
 from helpers.errors import ServerStartError
 from helpers.servers import KINDS
+from helpers.settings import TOOL_CALLING_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = room.RoomPorts(legacy=8000, openai=8001, router=8002)
@@ -26,6 +27,8 @@ def test_the_room_runs_every_kind_the_chapters_use_and_the_router_over_two_repli
     router = plan[-1].extra_args
     workers = router[router.index("--worker-urls") + 1:router.index("--policy")]
     assert list(workers) == ["http://127.0.0.1:8001", "http://127.0.0.1:8011"]
+    for replica in plan[1:3]:  # chapter 11 calls tools through the room's OpenAI URL
+        assert replica.extra_args[-len(TOOL_CALLING_ARGS):] == TOOL_CALLING_ARGS
 
 
 def test_the_room_s_engines_fit_one_16_gb_gpu() -> None:
