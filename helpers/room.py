@@ -12,7 +12,7 @@ What the room runs, each keyed with ``VLLM_API_KEY`` (one is made if it is not s
 server                port    for
 ====================  ======  ===================================================
 legacy ``/generate``  8000    chapters 01–04, 07–09
-``vllm serve``        8001    chapters 03, 05–10 (and replica 1 of chapter 10)
+``vllm serve``        8001    chapters 03, 05–11 (and replica 1 of chapter 10)
 ``vllm serve``        8011    replica 2 of chapter 10, only behind the router
 ``vllm-router``       8002    chapter 10: round-robin over the two replicas
 ====================  ======  ===================================================

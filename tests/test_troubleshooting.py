@@ -128,3 +128,12 @@ def test_a_router_this_launcher_did_not_start_is_not_reused_blindly() -> None:
             stranger.shutdown()
     message = str(info.value).replace(str(stranger.server_port), "8002")
     assert as_pattern(quoted("did not start it")).match(message)
+
+
+def test_tool_calling_without_its_flags() -> None:
+    """vLLM's own message (not the course's): as chapter 11's saved run received it."""
+    chapter = json.loads((Path(__file__).resolve().parent.parent
+                          / "notebooks" / "11_tool_calling.ipynb").read_text())
+    printed = "".join("".join(output.get("text", "")) for cell in chapter["cells"]
+                      if cell["cell_type"] == "code" for output in cell.get("outputs", []))
+    assert quoted("requires --tool-call-parser") in printed
