@@ -72,7 +72,7 @@ class VLLMCourseError(Exception):
 class APIConnectionError(VLLMCourseError):
     """No usable answer came back from ``url``: the kind of failure a retry may cure."""
 
-    def __init__(self, url: str, message: str, *, hint: str) -> None:
+    def __init__(self, url: str | None, message: str, *, hint: str) -> None:
         self.url = url
         super().__init__(message, hint=hint)
 
@@ -120,7 +120,7 @@ class StreamInterruptedError(APIConnectionError):
         received = f"{len(partial)} candidate(s) kept" if partial else "nothing received yet"
         source = f"The stream from {url}" if url else "The stream"
         super().__init__(
-            url, f"{source} broke before it finished ({reason}); {received}.",  # type: ignore[arg-type]
+            url, f"{source} broke before it finished ({reason}); {received}.",
             hint=(
                 "The partial text is in the error's .partial attribute. Check that the server "
                 "is still running (its log says why it stopped), then retry."
