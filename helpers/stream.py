@@ -81,10 +81,12 @@ def _decode_line(raw: bytes) -> str:
         ) from exc
 
 
-#: The C scanner inside ``json.loads``, called without the two layers around it: decoding
-#: bytes after guessing their encoding (``json.detect_encoding``) and the regular expressions
-#: that skip whitespace around the value. A line that needs either is handed to
-#: ``json.loads`` itself, so the result and every error message are the same.
+#: The C scanner inside ``json.loads``, called without the layers around it, which cost more
+#: than the scan of a typical line (measured: the reason the decoder fell behind ``iter_lines``;
+#: see benchmarks/foundation.py): guessing the encoding of bytes (``json.detect_encoding``;
+#: here a line is decoded as strict UTF-8, the only encoding a server streams) and the Python
+#: calls and regular expressions that skip whitespace around the value. A line the scanner
+#: does not read whole is handed to ``json.loads``, so results and error messages are its own.
 _scan_json = json.JSONDecoder().scan_once
 
 
