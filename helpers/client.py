@@ -9,11 +9,14 @@ Introduced in chapter 01. The three functions keep the example's names and shape
     for texts in get_streaming_response(response):   # cumulative snapshots
         ...
 
+and :func:`generate` does one request in one call (``generate("Hi", server.url)``; its async
+twin is :func:`helpers.aclient.agenerate`, with the same arguments).
+
 What they add: default timeouts, the API key header, errors that say what went
 wrong and how to fix it (:mod:`helpers.errors`), a stream decoder that accepts
 both delimiters and any chunk split (:mod:`helpers.stream`), and a broken stream
-that keeps the text received so far. What is sent and how answers are read is
-decided in :mod:`helpers.protocol`, shared with the async client (:mod:`helpers.aclient`).
+that keeps the text received so far. What is sent and how answers and failures are read
+is decided in :mod:`helpers.protocol`, shared with the async client (:mod:`helpers.aclient`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,9 @@ from typing import Any
 
 import requests
 
-from helpers import protocol
-from helpers.errors import (
-    RequestTimeoutError,
-    ServerUnreachableError,
-    StreamInterruptedError,
-)
-from helpers.protocol import generate_url
+from helpers import _transport, protocol
+from helpers._transport import generate_url
+from helpers.errors import StreamInterruptedError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -39,12 +38,19 @@ __all__ = [
     "get_streaming_response",
     "post_http_request",
     "raise_for_status",
-    "stream_generate",
     "strip_prompt",
 ]
 
 #: (connect, read) seconds. Reading allows for a slow CPU server between two tokens.
 DEFAULT_TIMEOUT: tuple[float, float] = (protocol.CONNECT_TIMEOUT, protocol.READ_TIMEOUT)
+
+#: What ``requests`` raises, sorted for :func:`helpers.protocol.request_error`.
+_ERRORS = protocol.LibraryErrors(
+    sending=(requests.ConnectionError, requests.Timeout),
+    reading=(requests.RequestException,),  # a broken chunked body is not a ConnectionError
+    connect_timeout=requests.ConnectTimeout,
+    timeout=requests.Timeout,
+)
 
 
 def post_http_request(
@@ -66,35 +72,34 @@ def post_http_request(
     """
     sender = session or requests
     try:
-        response = sender.post(api_url, headers=protocol.request_headers(api_key),
+        response = sender.post(api_url, headers=_transport.request_headers(api_key),
                                json=protocol.request_body(prompt, n, stream, sampling),
                                stream=stream, timeout=timeout)
-    except requests.ConnectTimeout as exc:
-        raise RequestTimeoutError(api_url, "connection", _connect_part(timeout)) from exc
-    except requests.ReadTimeout as exc:
-        raise RequestTimeoutError(api_url, "wait for the answer", _read_part(timeout)) from exc
-    except requests.ConnectionError as exc:
-        raise ServerUnreachableError(api_url, protocol.connection_reason(exc)) from exc
+    except _ERRORS.sending as exc:
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        raise protocol.request_error(exc, api_url, _ERRORS, connect_timeout=connect,
+                                     read_timeout=read) from exc
     raise_for_status(response)
     return response
 
 
 def raise_for_status(response: requests.Response) -> None:
-    """Raise :class:`APIStatusError` (or its 401 subclass) with the server's message on 4xx/5xx."""
+    """Raise the :class:`~helpers.errors.APIStatusError` subclass of a 4xx/5xx status
+    (``BadRequestError``, ``NotFoundError``, ...) with the server's message."""
     if response.status_code < 400:
         return
     try:
         content = response.content
     finally:
         response.close()
-    raise protocol.status_error(response.status_code, content, response.url, response.headers)
+    raise _transport.status_error(response.status_code, content, response.url, response.headers)
 
 
 def get_response(response: requests.Response) -> list[str]:
     """The candidate texts of a non-streaming answer (each starts with the prompt)."""
     try:
         content = response.content
-    except requests.RequestException as exc:
+    except _ERRORS.reading as exc:
         raise StreamInterruptedError(response.url, [], protocol.connection_reason(exc)) from exc
     finally:
         response.close()
@@ -104,33 +109,31 @@ def get_response(response: requests.Response) -> list[str]:
 def get_streaming_response(response: requests.Response) -> Iterator[list[str]]:
     """Yield cumulative snapshots (one text per candidate) as they arrive.
 
-    If the connection breaks mid-way, or the server ends the stream with an error
-    object, :class:`StreamInterruptedError` is raised with ``.partial`` holding the
-    last complete snapshot. The response is closed when the loop ends, breaks early
-    or fails, which tells the server to stop.
+    If the connection breaks mid-way, :class:`~helpers.errors.StreamInterruptedError` is
+    raised with ``.partial`` holding the last complete snapshot; if the server ends the
+    stream with its error object, its subclass :class:`~helpers.errors.StreamServerError`
+    (``.server_error`` is the object). The response is closed when the loop ends, breaks
+    early or fails, which tells the server to stop.
     """
     reader = protocol.SnapshotReader(response.url)
     try:
-        for chunk in response.iter_content(chunk_size=None):
-            yield from reader.feed(chunk)
-        yield from reader.finish()
-    except requests.RequestException as exc:
+        yield from reader.read(response.iter_content(chunk_size=None))
+    except _ERRORS.reading as exc:
         raise reader.interrupted(protocol.connection_reason(exc)) from exc
     finally:
         response.close()
 
 
-def generate(prompt: str, base_url: str | None = None, **fields: Any) -> list[str]:
-    """One non-streaming request: ``generate("Hello", max_tokens=8)`` -> candidate texts."""
-    fields.setdefault("max_tokens", 16)
-    return get_response(post_http_request(prompt, generate_url(base_url), **fields))
-
-
-def stream_generate(prompt: str, base_url: str | None = None, **fields: Any) -> Iterator[list[str]]:
-    """One streaming request; yields cumulative snapshots like :func:`get_streaming_response`."""
-    fields.setdefault("max_tokens", 16)
-    response = post_http_request(prompt, generate_url(base_url), stream=True, **fields)
-    yield from get_streaming_response(response)
+def generate(prompt: str, base_url: str | None = None, *, n: int = 1,
+             timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+             api_key: str | None = None, session: requests.Session | None = None,
+             **fields: Any) -> list[str]:
+    """One non-streaming request: ``generate("Hello", server.url, max_tokens=8)`` -> the
+    candidate texts. ``base_url`` may end in ``/generate`` or not (default: ``VLLM_API_URL``,
+    else the local server); ``max_tokens`` defaults to 16."""
+    fields.setdefault("max_tokens", protocol.DEFAULT_MAX_TOKENS)
+    return get_response(post_http_request(prompt, generate_url(base_url), n, timeout=timeout,
+                                          api_key=api_key, session=session, **fields))
 
 
 def strip_prompt(text: str, prompt: str) -> str:
@@ -144,11 +147,3 @@ def strip_prompt(text: str, prompt: str) -> str:
             "The text does not start with this prompt; pass the exact prompt you sent."
         )
     return text[len(prompt):]
-
-
-def _connect_part(timeout: float | tuple[float, float]) -> float:
-    return timeout[0] if isinstance(timeout, tuple) else timeout
-
-
-def _read_part(timeout: float | tuple[float, float]) -> float:
-    return timeout[1] if isinstance(timeout, tuple) else timeout

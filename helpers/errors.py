@@ -2,22 +2,34 @@
 
 Introduced in chapter 04. The hierarchy follows openai-python's ``_exceptions.py``::
 
-    VLLMCourseError                  every error below; .message, .hint
-    ├── APIConnectionError           no usable answer came back (retrying may help); .url
-    │   ├── ServerUnreachableError   nothing answered at the URL
-    │   ├── RequestTimeoutError      connecting or waiting took longer than the timeout
-    │   └── StreamInterruptedError   a stream broke before its end; .partial keeps the text
-    ├── APIStatusError               an HTTP error status; .status_code, .message, .param, .type
-    │   └── AuthenticationError      HTTP 401: missing or wrong API key
-    ├── ProtocolError                an answer that is not what a vLLM server sends
-    │   ├── UnexpectedResponseError  a whole answer of the wrong shape
-    │   └── StreamProtocolError      one streamed line of the wrong shape; .line
-    │       └── StreamServerError    a streamed line that is the server's error object
-    ├── ServerStartError             a local server could not be started
-    └── MissingPackageError          an optional package is not installed
+    VLLMCourseError                    every error below; .message, .hint
+    ├── APIConnectionError             no usable answer came back (retrying may help); .url
+    │   ├── ServerUnreachableError     nothing answered at the URL
+    │   ├── RequestTimeoutError        connecting or waiting took longer than the timeout
+    │   └── StreamInterruptedError     a stream broke before its end; .partial keeps the text
+    │       └── StreamServerError      the server ended the stream with its error object
+    ├── APIStatusError                 an HTTP error status; .status_code, .message, .param,
+    │   │                              .type, .body, .retry_after
+    │   ├── BadRequestError            400: a field of the request is wrong
+    │   ├── AuthenticationError        401: missing or wrong API key
+    │   ├── PermissionDeniedError      403
+    │   ├── NotFoundError              404: wrong path
+    │   ├── ConflictError              409
+    │   ├── UnprocessableEntityError   422
+    │   ├── RateLimitError             429: too many requests, wait .retry_after
+    │   └── InternalServerError        500 and above: a fault on the server's side
+    │       └── ServiceUnavailableError  503: the engine stopped, or the server is busy
+    └── ProtocolError                  an answer that is not what a vLLM server sends
+        ├── UnexpectedResponseError    a whole answer of the wrong shape
+        └── StreamProtocolError        one streamed line of the wrong shape; .line
 
-Every error carries a ``hint`` (the fix) that is part of its ``str()``, so a learner sees
-it in a traceback without knowing the attribute exists.
+The status classes carry openai-python's names (``openai.BadRequestError`` ...), so code
+written against one client reads the same against the other; :func:`status_error_class`
+picks the class for a status. Every error carries a ``hint`` (the fix) that is part of its
+``str()``, so a learner sees it in a traceback without knowing the attribute exists.
+
+The launcher's errors (``ServerStartError``, ``MissingPackageError``) live with the server
+side, in :mod:`helpers._start_errors`; the names still import from here.
 """
 
 from __future__ import annotations
@@ -28,14 +40,21 @@ __all__ = [
     "ServerUnreachableError",
     "RequestTimeoutError",
     "StreamInterruptedError",
+    "StreamServerError",
     "APIStatusError",
+    "BadRequestError",
     "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "status_error_class",
     "ProtocolError",
     "UnexpectedResponseError",
     "StreamProtocolError",
-    "StreamServerError",
-    "ServerStartError",
-    "MissingPackageError",
 ]
 
 
@@ -53,7 +72,7 @@ class VLLMCourseError(Exception):
 class APIConnectionError(VLLMCourseError):
     """No usable answer came back from ``url``: the kind of failure a retry may cure."""
 
-    def __init__(self, url: str, message: str, *, hint: str) -> None:
+    def __init__(self, url: str | None, message: str, *, hint: str) -> None:
         self.url = url
         super().__init__(message, hint=hint)
 
@@ -88,22 +107,43 @@ class RequestTimeoutError(APIConnectionError):
 class StreamInterruptedError(APIConnectionError):
     """The stream broke before it finished; ``partial`` keeps every text received so far.
 
-    ``server_error`` is the server's own error object when it said why (an engine that
-    died mid-generation), else ``None`` (the connection simply broke).
+    ``server_error`` is the server's own error object when it said why (then the error is
+    a :class:`StreamServerError`), else ``None`` (the connection simply broke).
+    ``url`` is ``None`` when the bytes came from elsewhere (:func:`helpers.stream.iter_snapshots`
+    over a list).
     """
 
-    def __init__(self, url: str, partial: list[str], reason: str, *,
+    def __init__(self, url: str | None, partial: list[str], reason: str, *,
                  server_error: dict | None = None) -> None:
         self.partial = partial
         self.server_error = server_error
         received = f"{len(partial)} candidate(s) kept" if partial else "nothing received yet"
+        source = f"The stream from {url}" if url else "The stream"
         super().__init__(
-            url, f"The stream from {url} broke before it finished ({reason}); {received}.",
+            url, f"{source} broke before it finished ({reason}); {received}.",
             hint=(
                 "The partial text is in the error's .partial attribute. Check that the server "
                 "is still running (its log says why it stopped), then retry."
             ),
         )
+
+
+class StreamServerError(StreamInterruptedError):
+    """The server ended the stream with its error object (``{"error": {...}}``) in place of a line.
+
+    The course's server sends one when generation fails mid-stream (its engine died), then
+    breaks the connection. Every reader of the stream raises this one class for that line
+    (:func:`~helpers.stream.parse_snapshot` alone, without ``url`` and ``partial``; the
+    stream readers with both): ``server_error`` is the object the server sent, ``line``
+    (the start of) the line.
+    """
+
+    def __init__(self, server_error: dict, line: str, *, url: str | None = None,
+                 partial: list[str] | None = None) -> None:
+        self.line = line
+        super().__init__(url, partial or [],
+                         f"the server said: {server_error.get('message', server_error)}",
+                         server_error=server_error)
 
 
 # --- an HTTP error status ------------------------------------------------------------------
@@ -117,7 +157,8 @@ class APIStatusError(VLLMCourseError):
     of a ``Retry-After`` header (a busy server's 503 or 429), else ``None``.
     """
 
-    def __init__(self, status_code: int, body: object, url: str) -> None:
+    def __init__(self, status_code: int, body: object, url: str, *,
+                 retry_after: float | None = None) -> None:
         self.status_code = status_code
         self.body = body
         self.url = url
@@ -126,21 +167,62 @@ class APIStatusError(VLLMCourseError):
         server_message = fields.get("message", detail)
         self.param: str | None = fields.get("param")
         self.type: str | None = fields.get("type")
-        self.retry_after: float | None = None  #: seconds, from a Retry-After header
+        self.retry_after = retry_after  #: seconds, from a Retry-After header
         super().__init__(
             f"HTTP {status_code} from {url}: {server_message}",
             hint=_STATUS_HINTS.get(status_code, "Read the server's message above and its log."),
         )
         self.message = str(server_message)
 
-    @property
-    def status(self) -> int:
-        """The HTTP status code (the same as ``status_code``)."""
-        return self.status_code
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the server refused a field of the request (``param`` names it)."""
 
 
 class AuthenticationError(APIStatusError):
     """HTTP 401: the server wants an API key and did not get the right one."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key is known but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: nothing at this path (or no such model)."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409: the request conflicts with the server's state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422: the body is well-formed JSON the server cannot use."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests; wait ``retry_after`` seconds, then retry."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 500 or above: a fault on the server's side; a retry may pass."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """HTTP 503: the server cannot serve now (its engine stopped, or it is busy)."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
+    404: NotFoundError, 409: ConflictError, 422: UnprocessableEntityError,
+    429: RateLimitError, 503: ServiceUnavailableError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The class for an HTTP error status, as openai-python picks it (503 has its own)."""
+    if status_code in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status_code]
+    return InternalServerError if status_code >= 500 else APIStatusError
 
 
 _STATUS_HINTS = {
@@ -181,36 +263,13 @@ class StreamProtocolError(ProtocolError):
         super().__init__(f"{message} Line: {line!r}" if line else message, hint=hint)
 
 
-class StreamServerError(StreamProtocolError):
-    """A streamed line is the server's error object (``{"error": {...}}``), not a snapshot.
+# --- moved to the server side --------------------------------------------------------------
 
-    The course's server sends one when generation fails mid-stream (the engine died), then
-    breaks the connection. The stream helpers turn it into :class:`StreamInterruptedError`
-    with the partial text; ``error`` is the object the server sent.
-    """
+def __getattr__(name: str) -> type:
+    """``from helpers.errors import ServerStartError`` (chapter 00) still works: the
+    launcher's errors live in :mod:`helpers._start_errors`, imported on first use."""
+    if name in ("ServerStartError", "MissingPackageError"):
+        from helpers import _start_errors
 
-    def __init__(self, error: dict, line: str) -> None:
-        self.error = error
-        super().__init__(
-            f"The server ended the stream with an error: {error.get('message', error)}",
-            hint="Read the server's message; if its engine stopped, restart the server "
-            "(start_server()) and send the request again.",
-            line=line,
-        )
-
-
-# --- local set-up --------------------------------------------------------------------------
-
-class ServerStartError(VLLMCourseError):
-    """A server could not be started; the message shows the end of its log."""
-
-
-class MissingPackageError(VLLMCourseError):
-    """An optional package this feature needs is not installed."""
-
-    def __init__(self, package: str, feature: str, profile: str) -> None:
-        self.package = package
-        super().__init__(
-            f"{feature} needs the package '{package}', which is not installed.",
-            hint=f"Install the '{profile}' profile: pip install -e '.[{profile}]' (or make setup).",
-        )
+        return getattr(_start_errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,12 +29,13 @@ from urllib.parse import urlsplit
 import requests
 
 from helpers import _processes, diagnosis, settings
-from helpers.errors import ServerStartError
+from helpers._start_errors import ServerStartError
 from helpers.runtime import Device, detect_device, engine_environment
 from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
 
 __all__ = [
     "ServerHandle",
+    "ServerStartError",
     "course_processes",
     "default_model",
     "display_command",

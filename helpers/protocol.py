@@ -3,38 +3,45 @@
 Introduced in chapter 04 (chapter 06 uses it again through the async client). The
 synchronous client (:mod:`helpers.client`, on ``requests``) and the asynchronous one
 (:mod:`helpers.aclient`, on ``httpx``) only move bytes; everything they decide — the
-request body and headers, which typed error an HTTP status becomes, how a whole answer
-and a stream are parsed, what a broken stream keeps — is decided here, once, so the two
-clients cannot drift apart. Every function here is pure and tested by feeding it bytes.
+request body and headers, which typed error an HTTP status or a transport failure
+becomes, how a whole answer and a stream are parsed, what a broken stream keeps — is
+decided here, once, so the two clients cannot drift apart.
+
+Every function here is pure: it reads no environment variable and no clock. What depends
+on them (the server's URL, the API key, the time a ``Retry-After`` date is counted from)
+the clients resolve through :mod:`helpers._transport` and pass in. Tested by feeding bytes.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from helpers import settings
 from helpers.errors import (
+    APIConnectionError,
     APIStatusError,
-    AuthenticationError,
-    StreamInterruptedError,
-    StreamServerError,
+    RequestTimeoutError,
+    ServerUnreachableError,
     UnexpectedResponseError,
+    status_error_class,
 )
-from helpers.stream import LineDecoder, parse_snapshot
+from helpers.stream import SnapshotReader
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "DEFAULT_MAX_TOKENS",
     "READ_TIMEOUT",
     "USER_AGENT",
+    "LibraryErrors",
     "SnapshotReader",
     "connection_reason",
     "generate_url",
     "parse_answer",
     "request_body",
+    "request_error",
     "request_headers",
     "retry_after_seconds",
     "status_error",
@@ -45,13 +52,13 @@ __all__ = [
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
 USER_AGENT = "vllm-course-client"
+#: What ``generate`` and ``agenerate`` ask for unless told (the legacy server's own default).
+DEFAULT_MAX_TOKENS = 16
 
 
-def generate_url(base_url: str | None = None) -> str:
-    """The ``/generate`` URL of ``base_url`` (default: ``VLLM_API_URL`` or the local server)."""
-    base = (base_url or settings.remote_legacy_url()
-            or f"http://{settings.LOCAL_HOST}:{settings.legacy_port()}")
-    base = base.rstrip("/")
+def generate_url(base_url: str) -> str:
+    """The ``/generate`` URL of ``base_url`` (which may already end in ``/generate``)."""
+    base = base_url.rstrip("/")
     return base if base.endswith("/generate") else base + "/generate"
 
 
@@ -62,27 +69,31 @@ def request_body(prompt: str, n: int, stream: bool, fields: dict[str, Any]) -> d
                if name not in ("prompt", "n", "stream")}}
 
 
-def request_headers(api_key: str | None = None) -> dict[str, str]:
-    """Headers of every request: who is asking, and the API key (default ``VLLM_API_KEY``)."""
-    return {"User-Agent": USER_AGENT, **settings.auth_headers(api_key)}
+def request_headers(api_key: str | None) -> dict[str, str]:
+    """Headers of every request: who is asking, and the API key when there is one."""
+    headers = {"User-Agent": USER_AGENT}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def status_error(status_code: int, content: bytes, url: str,
-                 headers: Mapping[str, str] | None = None) -> APIStatusError:
-    """The typed error for an HTTP error answer, with the server's message, param and type,
-    and ``retry_after`` (seconds) when the server sent a ``Retry-After`` header."""
+                 headers: Mapping[str, str] | None = None, *, now: float) -> APIStatusError:
+    """The typed error for an HTTP error answer (:func:`~helpers.errors.status_error_class`
+    picks the class), with the server's message, param and type, and ``retry_after``
+    (seconds) when the server sent a ``Retry-After`` header; ``now`` is the time (epoch
+    seconds) a ``Retry-After`` date is counted from."""
     try:
         body: object = json.loads(content)
     except ValueError:
         body = content[:500].decode("utf-8", "replace")
-    error_type = AuthenticationError if status_code == 401 else APIStatusError
-    error = error_type(status_code, body, url)
-    error.retry_after = retry_after_seconds((headers or {}).get("retry-after"))
-    return error
+    retry_after = retry_after_seconds((headers or {}).get("retry-after"), now=now)
+    return status_error_class(status_code)(status_code, body, url, retry_after=retry_after)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (the header may also be an HTTP date)."""
+def retry_after_seconds(value: str | None, *, now: float) -> float | None:
+    """A ``Retry-After`` header in seconds (the header may also be an HTTP date, counted
+    from ``now``, in epoch seconds)."""
     if not value:
         return None
     try:
@@ -92,7 +103,7 @@ def retry_after_seconds(value: str | None) -> float | None:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        return max(0.0, moment.timestamp() - time.time())
+        return max(0.0, moment.timestamp() - now)
 
 
 def parse_answer(content: bytes, url: str) -> list[str]:
@@ -108,50 +119,37 @@ def parse_answer(content: bytes, url: str) -> list[str]:
     return texts
 
 
-class SnapshotReader:
-    """Turn the bytes of one streamed answer into cumulative snapshots, keeping the last.
+@dataclass(frozen=True)
+class LibraryErrors:
+    """What an HTTP library raises, sorted for :func:`request_error` (each client has one).
 
-    >>> reader = SnapshotReader("http://server/generate")
-    >>> reader.feed(b'{"text": ["Hi"]}\\n{"text": ["Hi th')
-    [['Hi']]
-    >>> reader.feed(b'ere"]}\\n')
-    [['Hi there']]
-    >>> reader.partial
-    ['Hi there']
-
-    A line that is the server's error object, or a transport failure reported through
-    :meth:`interrupted`, becomes :class:`StreamInterruptedError` holding :attr:`partial`.
+    ``sending``: what sending a request and waiting for its answer may raise; ``reading``:
+    what reading an answer that has begun may raise; ``connect_timeout`` and ``timeout``:
+    its timeouts (``timeout`` covers every kind).
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.partial: list[str] = []
-        self._decoder = LineDecoder()
+    sending: tuple[type[BaseException], ...]
+    reading: tuple[type[BaseException], ...]
+    connect_timeout: type[BaseException]
+    timeout: type[BaseException]
 
-    def feed(self, chunk: bytes) -> list[list[str]]:
-        """The snapshots that ``chunk`` completed (maybe none)."""
-        return self._parse(self._decoder.feed(chunk))
 
-    def finish(self) -> list[list[str]]:
-        """The last snapshot, if the stream ended without a final delimiter."""
-        return self._parse(self._decoder.feed_end())
+def request_error(exc: BaseException, url: str, library: LibraryErrors, *,
+                  connect_timeout: object, read_timeout: object) -> APIConnectionError:
+    """The course's error for a transport failure before any answer came back.
 
-    def interrupted(self, reason: str) -> StreamInterruptedError:
-        """The error for a stream whose connection broke (``reason``) after what was read."""
-        return StreamInterruptedError(self.url, self.partial, reason)
-
-    def _parse(self, lines: list[bytes]) -> list[list[str]]:
-        snapshots = []
-        for line in lines:
-            try:
-                snapshot = parse_snapshot(line)
-            except StreamServerError as exc:
-                reason = f"the server said: {exc.error.get('message', exc.error)}"
-                raise StreamInterruptedError(self.url, self.partial, reason,
-                                             server_error=exc.error) from exc
-            self.partial = snapshot
-            snapshots.append(snapshot)
-        return snapshots
+    One policy for both clients: a connection that took too long is a
+    :class:`~helpers.errors.RequestTimeoutError` of the connection, any other timeout one of
+    waiting for the answer (the timeouts are the seconds that ran out, for the message), and
+    everything else (refused, unknown host, reset) a
+    :class:`~helpers.errors.ServerUnreachableError` with a short reason. A failure after the
+    answer began is the stream's: :meth:`SnapshotReader.interrupted` keeps what was read.
+    """
+    if isinstance(exc, library.connect_timeout):
+        return RequestTimeoutError(url, "connection", connect_timeout)
+    if isinstance(exc, library.timeout):
+        return RequestTimeoutError(url, "wait for the answer", read_timeout)
+    return ServerUnreachableError(url, connection_reason(exc))
 
 
 _REASONS = ("Connection refused", "Name or service not known", "Connection reset",

@@ -145,8 +145,7 @@ def start_room(*, host: str = "0.0.0.0", public_host: str | None = None,
     machine (default: its host name). The key is ``VLLM_API_KEY``, or a new random one that is
     written only to the card file.
     """
-    from helpers.errors import ServerStartError
-    from helpers.launcher import start_server
+    from helpers.launcher import ServerStartError, start_server
     from helpers.runtime import detect_device
     from helpers.servers import KINDS
 

@@ -53,7 +53,7 @@ def test_the_async_client_takes_the_key_per_call(keyed_server, monkeypatch) -> N
 
     async def ask(key: str | None) -> list[str]:
         async with httpx.AsyncClient(timeout=aclient.DEFAULT_TIMEOUT) as http:
-            return await aclient.agenerate(http, url, "Hi", max_tokens=2, api_key=key)
+            return await aclient.agenerate("Hi", url, http=http, max_tokens=2, api_key=key)
 
     assert asyncio.run(ask(KEY))[0].startswith("Hi")
     with pytest.raises(AuthenticationError) as info:

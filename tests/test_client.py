@@ -17,6 +17,8 @@ from helpers import aclient, client
 from helpers.errors import (
     APIConnectionError,
     APIStatusError,
+    BadRequestError,
+    NotFoundError,
     RequestTimeoutError,
     ServerUnreachableError,
     StreamInterruptedError,
@@ -39,12 +41,29 @@ def test_streaming_snapshots_grow_and_end_with_the_full_texts(generate_url: str)
                                                              strict=False) for i in range(2))
 
 
-def test_generate_and_stream_generate_use_the_local_server_by_default(legacy_server,
-                                                                     monkeypatch) -> None:
+def test_generate_and_agenerate_use_the_local_server_by_default(legacy_server,
+                                                                monkeypatch) -> None:
     monkeypatch.delenv("VLLM_API_URL", raising=False)
     assert client.generate_url() == legacy_server.url + "/generate"  # the session's port
     assert client.generate(PROMPT, max_tokens=2)[0].startswith(PROMPT)
-    assert list(client.stream_generate(PROMPT, max_tokens=2))[-1][0].startswith(PROMPT)
+    assert asyncio.run(aclient.agenerate(PROMPT, max_tokens=2))[0].startswith(PROMPT)
+
+
+def test_generate_and_agenerate_take_the_same_arguments(legacy_server) -> None:
+    """``(prompt, base_url)``, then the same options by name; the base URL with or without
+    ``/generate``; the async client without a client of its own makes one for the call."""
+    greedy = {"temperature": 0, "max_tokens": 3}
+    for base in (legacy_server.url, legacy_server.url + "/generate"):
+        texts = client.generate(PROMPT, base, **greedy)
+        assert asyncio.run(aclient.agenerate(PROMPT, base, **greedy)) == texts
+
+    async def streamed() -> list[list[str]]:
+        return [s async for s in aclient.astream_generate(PROMPT, legacy_server.url, **greedy)]
+
+    assert asyncio.run(streamed())[-1] == texts
+    sampled = {"n": 2, "temperature": 0.8, "seed": 5, "max_tokens": 2}
+    assert len(client.generate(PROMPT, legacy_server.url, **sampled)) == 2
+    assert len(asyncio.run(aclient.agenerate(PROMPT, legacy_server.url, **sampled))) == 2
 
 
 def test_strip_prompt() -> None:
@@ -77,13 +96,14 @@ class AsyncClient:
     def generate(self, url: str, prompt: str, **options) -> list[str]:
         async def run() -> list[str]:
             async with httpx.AsyncClient(timeout=aclient.DEFAULT_TIMEOUT) as http:
-                return await aclient.agenerate(http, url, prompt, **options)
+                return await aclient.agenerate(prompt, url, http=http, **options)
         return asyncio.run(run())
 
     def stream(self, url: str, prompt: str, **options) -> list[list[str]]:
         async def run() -> list[list[str]]:
             async with httpx.AsyncClient(timeout=aclient.DEFAULT_TIMEOUT) as http:
-                return [s async for s in aclient.astream_generate(http, url, prompt, **options)]
+                return [s async for s in aclient.astream_generate(prompt, url, http=http,
+                                                                  **options)]
         return asyncio.run(run())
 
 
@@ -119,6 +139,7 @@ def test_both_clients_carry_the_servers_message_param_and_type(either, generate_
     with pytest.raises(APIStatusError) as info:
         call(generate_url, PROMPT, n=2, temperature=0)
     error = info.value
+    assert type(error) is BadRequestError  # openai-python's class for a 400
     assert (error.status_code, error.param, error.type) == (400, "n", "invalid_request_error")
     assert "Raise temperature" in error.message and "How to fix" in str(error)
 
@@ -126,6 +147,7 @@ def test_both_clients_carry_the_servers_message_param_and_type(either, generate_
 def test_both_clients_name_a_wrong_path(either, legacy_server) -> None:
     with pytest.raises(APIStatusError) as info:
         either.generate(legacy_server.url + "/v1/completions", PROMPT)
+    assert type(info.value) is NotFoundError
     assert info.value.status_code == 404 and "/generate" in info.value.hint
 
 

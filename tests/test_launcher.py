@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import _processes, diagnosis, launcher, settings
-from helpers.errors import ServerStartError
+from helpers.launcher import ServerStartError
 from helpers.servers import KINDS
 from tests.support import free_port
 

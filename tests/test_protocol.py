@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
+import requests
 
-from helpers import protocol
+from helpers import _transport, aclient, client, errors, protocol
 from helpers.errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
     ProtocolError,
+    RateLimitError,
     RequestTimeoutError,
     ServerUnreachableError,
+    ServiceUnavailableError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamServerError,
@@ -29,31 +36,62 @@ def test_the_body_keeps_the_legacy_shape_and_its_own_fields_win() -> None:
 
 
 def test_headers_carry_the_key_only_when_there_is_one(monkeypatch) -> None:
-    monkeypatch.delenv("VLLM_API_KEY", raising=False)
-    assert "Authorization" not in protocol.request_headers()
+    monkeypatch.setenv("VLLM_API_KEY", "from-env")  # the core reads no environment
+    assert "Authorization" not in protocol.request_headers(None)
     assert protocol.request_headers("k")["Authorization"] == "Bearer k"
-    monkeypatch.setenv("VLLM_API_KEY", "from-env")
-    assert protocol.request_headers()["Authorization"] == "Bearer from-env"
+    assert _transport.request_headers()["Authorization"] == "Bearer from-env"  # the clients do
+    assert _transport.request_headers("k")["Authorization"] == "Bearer k"
+    monkeypatch.delenv("VLLM_API_KEY")
+    assert "Authorization" not in _transport.request_headers()
+
+
+def test_the_core_reads_no_environment_and_no_clock(monkeypatch) -> None:
+    """Its inputs are its arguments: the settings and the clock are the clients' to read."""
+    assert not {"settings", "time", "os"} & set(vars(protocol))
+    monkeypatch.setenv("VLLM_API_URL", "http://remote:9")
+    assert protocol.generate_url("http://a:1/") == "http://a:1/generate"
+    assert protocol.generate_url("http://a:1/generate") == "http://a:1/generate"
+    assert _transport.generate_url() == "http://remote:9/generate"
+    date = "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert protocol.retry_after_seconds(date, now=1445412470.0) == 10.0
 
 
 @pytest.mark.parametrize(("status", "content", "kind", "message", "param", "type_"), [
     (400, b'{"error": {"message": "n must be 1", "type": "invalid_request_error", '
-          b'"param": "n", "code": 400}}', APIStatusError, "n must be 1", "n",
+          b'"param": "n", "code": 400}}', BadRequestError, "n must be 1", "n",
      "invalid_request_error"),
     (401, b'{"error": {"message": "wrong key", "type": "authentication_error"}}',
      AuthenticationError, "wrong key", None, "authentication_error"),
-    (500, b"Internal Server Error", APIStatusError, "Internal Server Error", None, None),
-    (404, b'{"detail": "Not Found"}', APIStatusError, "{'detail': 'Not Found'}", None, None),
+    (500, b"Internal Server Error", InternalServerError, "Internal Server Error", None, None),
+    (404, b'{"detail": "Not Found"}', NotFoundError, "{'detail': 'Not Found'}", None, None),
     (503, b'{"error": {"message": "engine stopped", "type": "engine_dead_error"}}',
-     APIStatusError, "engine stopped", None, "engine_dead_error"),
-], ids=["400-json", "401", "500-text", "404-fastapi", "503"])
+     ServiceUnavailableError, "engine stopped", None, "engine_dead_error"),
+    (413, b'{"error": {"message": "too large"}}', APIStatusError, "too large", None, None),
+], ids=["400-json", "401", "500-text", "404-fastapi", "503", "413-no-subclass"])
 def test_a_status_becomes_a_typed_error_with_the_servers_fields(status, content, kind, message,
                                                                 param, type_) -> None:
-    error = protocol.status_error(status, content, URL)
-    assert type(error) is kind
-    assert (error.status_code, error.status, error.message) == (status, status, message)
+    error = protocol.status_error(status, content, URL, now=0.0)
+    assert type(error) is kind and isinstance(error, APIStatusError)
+    assert (error.status_code, error.message) == (status, message)
     assert (error.param, error.type) == (param, type_)
     assert f"HTTP {status} from {URL}: {message}" in str(error) and "How to fix" in str(error)
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (400, errors.BadRequestError), (401, errors.AuthenticationError),
+    (403, errors.PermissionDeniedError), (404, errors.NotFoundError),
+    (409, errors.ConflictError), (422, errors.UnprocessableEntityError),
+    (429, errors.RateLimitError), (500, errors.InternalServerError),
+    (502, errors.InternalServerError), (503, errors.ServiceUnavailableError),
+    (504, errors.InternalServerError), (405, errors.APIStatusError),
+    (413, errors.APIStatusError),
+])
+def test_the_status_classes_are_openai_pythons(status, kind) -> None:
+    """The names and the status each stands for are openai-python's (``_exceptions.py``);
+    503 has a subclass of its own, a kind of InternalServerError as in openai."""
+    assert errors.status_error_class(status) is kind
+    assert issubclass(errors.ServiceUnavailableError, InternalServerError)
+    assert issubclass(RateLimitError, APIStatusError)
 
 
 def test_a_whole_answer_is_parsed_or_refused_with_its_start() -> None:
@@ -87,12 +125,12 @@ def test_an_error_object_ends_the_stream_with_the_partial_text() -> None:
     reader = protocol.SnapshotReader(URL)
     reader.feed(lines(["San Francisco is a"], ["San Francisco is a city"]))
     error_line = b'{"error": {"message": "The engine stopped", "type": "engine_dead_error"}}\n'
-    with pytest.raises(StreamInterruptedError) as info:
+    with pytest.raises(StreamServerError) as info:
         reader.feed(error_line)
-    assert info.value.partial == ["San Francisco is a city"]
+    assert isinstance(info.value, StreamInterruptedError)  # what chapter 04 catches
+    assert info.value.partial == ["San Francisco is a city"] and info.value.url == URL
     assert info.value.server_error["type"] == "engine_dead_error"
     assert "the server said: The engine stopped" in str(info.value)
-    assert isinstance(info.value.__cause__, StreamServerError)
 
 
 def test_a_transport_failure_keeps_the_partial_text() -> None:
@@ -112,9 +150,47 @@ def test_the_error_families() -> None:
     assert issubclass(ServerUnreachableError, APIConnectionError)
     assert issubclass(RequestTimeoutError, APIConnectionError)
     assert issubclass(StreamInterruptedError, APIConnectionError)
+    assert issubclass(StreamServerError, StreamInterruptedError)
     assert issubclass(UnexpectedResponseError, ProtocolError)
     assert issubclass(StreamProtocolError, ProtocolError)
     assert not issubclass(APIStatusError, APIConnectionError | ProtocolError)
+
+
+def test_the_launchers_errors_live_on_the_server_side_and_import_as_before() -> None:
+    from helpers import _start_errors, launcher
+    from helpers.errors import MissingPackageError, ServerStartError  # chapter 00's import
+
+    assert ServerStartError is _start_errors.ServerStartError is launcher.ServerStartError
+    assert MissingPackageError is _start_errors.MissingPackageError
+    assert issubclass(ServerStartError, errors.VLLMCourseError)
+    assert "ServerStartError" not in errors.__all__
+
+
+def _timeouts_of(library: str) -> dict[str, BaseException]:
+    if library == "requests":
+        return {"connect": requests.ConnectTimeout("x"), "read": requests.ReadTimeout("x"),
+                "refused": requests.ConnectionError(ConnectionRefusedError(111, "refused"))}
+    return {"connect": httpx.ConnectTimeout("x"), "read": httpx.ReadTimeout("x"),
+            "refused": httpx.ConnectError("All connection attempts failed")}
+
+
+@pytest.mark.parametrize("library", ["requests", "httpx"])
+def test_one_transport_policy_for_both_libraries(library) -> None:
+    """The same failure of either library becomes the same course error (one function)."""
+    sorted_errors = client._ERRORS if library == "requests" else aclient._ERRORS
+    raised = _timeouts_of(library)
+
+    def course_error(exc: BaseException) -> APIConnectionError:
+        assert isinstance(exc, sorted_errors.sending)  # what the client catches
+        return protocol.request_error(exc, URL, sorted_errors, connect_timeout=5,
+                                      read_timeout=120)
+
+    connect = course_error(raised["connect"])
+    assert type(connect) is RequestTimeoutError and "connection timed out after 5 s" in str(connect)
+    read = course_error(raised["read"])
+    assert type(read) is RequestTimeoutError and "answer timed out after 120 s" in str(read)
+    refused = course_error(raised["refused"])
+    assert type(refused) is ServerUnreachableError
 
 
 @pytest.mark.parametrize(("text", "reason"), [
@@ -144,5 +220,6 @@ def test_the_reason_is_found_under_a_librarys_wrapping() -> None:
 ])
 def test_retry_after_is_read_in_seconds(header, seconds) -> None:
     headers = {"retry-after": header} if header is not None else {}
-    error = protocol.status_error(503, b'{"error": {"message": "busy"}}', URL, headers)
+    error = protocol.status_error(503, b'{"error": {"message": "busy"}}', URL, headers,
+                                  now=1445412480.0)  # 07:28:00 GMT that day: no wait
     assert error.retry_after == seconds

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import launcher, room, setup_check
-from helpers.errors import ServerStartError
+from helpers.launcher import ServerStartError
 from helpers.servers import KINDS
 from helpers.settings import TOOL_CALLING_ARGS
 

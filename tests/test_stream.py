@@ -7,8 +7,14 @@ import random
 
 import pytest
 
-from helpers.errors import StreamProtocolError
-from helpers.stream import LineDecoder, SnapshotDeltas, iter_snapshots, parse_snapshot
+from helpers.errors import StreamInterruptedError, StreamProtocolError, StreamServerError
+from helpers.stream import (
+    LineDecoder,
+    SnapshotDeltas,
+    SnapshotReader,
+    iter_snapshots,
+    parse_snapshot,
+)
 
 SNAPSHOTS = [["Hé"], ["Héllo, "], ["Héllo, wörld 🌍"], ["Héllo, wörld 🌍!\nnext"]]
 
@@ -79,6 +85,11 @@ def test_old_delimiter_mismatch_is_what_breaks_naive_clients() -> None:
         ('{"text": "a"}', 'no "text" list'),
         ('{"text": [1]}', 'no "text" list'),
         ('{"error": "boom"}', 'no "text" list'),
+        ('{"text": ["a", 2]}', 'no "text" list'),
+        ('{"text": null, "error": {"message": "x"}}', 'no "text" list'),
+        ("", "not valid JSON"),
+        ("[", "not valid JSON"),
+        ('{"text": ["a"]} x', "not valid JSON"),
     ],
 )
 def test_malformed_lines_raise_a_protocol_error_naming_the_line(line: str, fragment: str) -> None:
@@ -87,6 +98,61 @@ def test_malformed_lines_raise_a_protocol_error_naming_the_line(line: str, fragm
     assert fragment in str(info.value)
     assert info.value.line == line[:200]
     assert "How to fix" in str(info.value)
+
+
+ERROR_LINE = b'{"error": {"message": "The engine stopped", "type": "engine_dead_error"}}\n'
+
+
+@pytest.mark.parametrize("delimiter", [b"\n", b"\0"])
+def test_the_servers_error_line_is_one_error_type_at_every_split_point(delimiter) -> None:
+    """iter_snapshots and the clients' reader raise the same class for the same line, with the
+    text received before it, wherever the bytes were cut."""
+    data = encode(SNAPSHOTS[:2], delimiter) + ERROR_LINE.replace(b"\n", delimiter)
+    for cut in range(1, len(data)):
+        received = []
+        with pytest.raises(StreamServerError) as info:
+            for snapshot in iter_snapshots(split_at(data, [cut]), url="http://x/generate"):
+                received.append(snapshot)
+        assert received == SNAPSHOTS[:2], cut
+        assert info.value.partial == SNAPSHOTS[1] and info.value.url == "http://x/generate"
+        assert info.value.server_error["type"] == "engine_dead_error"
+        reader = SnapshotReader("http://x/generate")
+        with pytest.raises(StreamServerError) as by_reader:
+            for chunk in split_at(data, [cut]):
+                reader.feed(chunk)
+        assert by_reader.value.partial == info.value.partial
+        assert str(by_reader.value) == str(info.value)
+    assert issubclass(StreamServerError, StreamInterruptedError)
+
+
+def test_the_error_line_alone_is_the_same_type() -> None:
+    with pytest.raises(StreamServerError) as info:
+        parse_snapshot(ERROR_LINE.strip())
+    assert info.value.partial == [] and info.value.url is None
+    assert "The stream broke before it finished (the server said: The engine stopped)" in str(
+        info.value)
+
+
+@pytest.mark.parametrize("line", [
+    b'{"text": ["a"]}', b'  {"text": ["a"]}  ', b'{"text": ["a"]}\r', b'\t{ "text" : [ "a" ] }',
+    '{"text": ["a"]} ', b'{"text": ["a"], "logprobs": null}',
+])
+def test_whitespace_around_a_line_is_allowed(line) -> None:
+    assert parse_snapshot(line) == ["a"]
+
+
+def test_the_fast_json_path_agrees_with_json_loads() -> None:
+    """The scanner call in parse_snapshot and json.loads read every line alike: escapes,
+    non-ASCII, several candidates, empty lists, extra keys."""
+    rng = random.Random(7)
+    alphabet = ['a', ' ', '"', '\\', '\n', '\t', 'é', '🌉', '\u2028', '\x00', '/', '}', ']']
+    for _ in range(500):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+                 for _ in range(rng.randint(0, 4))]
+        body = {"text": texts, **({"finish_reason": None} if rng.random() < 0.3 else {})}
+        for ascii_only in (True, False):
+            line = json.dumps(body, ensure_ascii=ascii_only).encode()
+            assert parse_snapshot(line) == json.loads(line)["text"] == texts
 
 
 def test_invalid_utf8_raises_a_protocol_error() -> None:
