@@ -22,7 +22,8 @@ from helpers.errors import (
     StreamInterruptedError,
     UnexpectedResponseError,
 )
-from tests.support import PROMPT, free_port
+from helpers.ports import free_port
+from tests.support import PROMPT
 
 
 def test_seed_functions_round_trip(generate_url: str) -> None:

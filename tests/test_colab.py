@@ -110,7 +110,6 @@ def run_setup_cell(python: Path, env: dict[str, str]) -> subprocess.CompletedPro
                           env=env, capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.server
 def test_the_colab_setup_cell_installs_once_and_a_chapter_runs(tmp_path, legacy_server) -> None:
     """The Colab path as far as a machine without a GPU goes: the setup cell clones the course
     (a local copy, through VLLM_COURSE_REPO), installs it with pip (the engine-free `libs`

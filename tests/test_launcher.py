@@ -10,8 +10,8 @@ import pytest
 
 from helpers import _processes, diagnosis, launcher, settings
 from helpers.errors import ServerStartError
+from helpers.ports import ephemeral_range, free_port
 from helpers.servers import KINDS
-from tests.support import free_port
 
 
 def test_legacy_command_binds_loopback_by_default(monkeypatch) -> None:
@@ -113,8 +113,7 @@ def test_port_taken_by_another_program_names_the_port_and_process() -> None:
     assert f"Port {port} is already in use by process" in message and "python" in message
 
 
-@pytest.mark.server
-def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
+def test_a_server_that_cannot_start_shows_the_cause_from_its_log(starts_servers) -> None:
     port = free_port()
     start = time.monotonic()
     with pytest.raises(ServerStartError) as info:
@@ -126,8 +125,7 @@ def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
     assert _processes.read("legacy", port) is None  # no state left for a server that never was
 
 
-@pytest.mark.server
-def test_not_enough_memory_for_the_kv_cache_is_diagnosed(monkeypatch) -> None:
+def test_not_enough_memory_for_the_kv_cache_is_diagnosed(starts_servers, monkeypatch) -> None:
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "100000")  # GiB: far beyond this machine
     with pytest.raises(ServerStartError) as info:
         launcher.start_server("legacy", port=free_port(), progress=False, timeout=300)
@@ -147,9 +145,7 @@ def test_a_port_lost_while_the_engine_started_is_diagnosed() -> None:
 
 
 def test_test_ports_stay_below_the_ephemeral_range() -> None:
-    import tests.support as support
-
-    assert 20000 <= free_port() < support._ephemeral_range()[0]
+    assert 20000 <= free_port() < ephemeral_range()[0]
 
 
 def test_the_router_is_one_registry_entry(monkeypatch) -> None:
