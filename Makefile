@@ -88,9 +88,8 @@ notebooks: setup
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
 	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
-	-$(PY) -m helpers.launcher stop router
-	-$(PY) -m helpers.launcher stop openai
-	-$(PY) -m helpers.launcher stop legacy
+	-for kind in $$($(PY) -c 'from helpers.servers import KINDS; print(*reversed(KINDS))'); do \
+	  $(PY) -m helpers.launcher stop $$kind; done
 
 colab-links: setup
 	$(PY) tools/colab_links.py

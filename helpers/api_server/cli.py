@@ -15,6 +15,7 @@ from pathlib import Path
 
 from helpers import settings
 from helpers.payload import Limits
+from helpers.servers import KINDS
 
 logger = logging.getLogger("helpers.api_server")
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=settings.LOCAL_HOST,
                         help="Address to bind (default 127.0.0.1, this machine only; "
                         "0.0.0.0 for a workshop server).")
-    parser.add_argument("--port", type=int, default=settings.legacy_port(),
+    parser.add_argument("--port", type=int, default=KINDS["legacy"].default_port(),
                         help="Port (default %(default)s).")
     parser.add_argument("--api-key", default=None,
                         help="Require 'Authorization: Bearer KEY' on every route but /health. "
