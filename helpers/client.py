@@ -39,7 +39,6 @@ __all__ = [
     "get_streaming_response",
     "post_http_request",
     "raise_for_status",
-    "stream_generate",
     "strip_prompt",
 ]
 
@@ -124,13 +123,6 @@ def generate(prompt: str, base_url: str | None = None, **fields: Any) -> list[st
     """One non-streaming request: ``generate("Hello", max_tokens=8)`` -> candidate texts."""
     fields.setdefault("max_tokens", 16)
     return get_response(post_http_request(prompt, generate_url(base_url), **fields))
-
-
-def stream_generate(prompt: str, base_url: str | None = None, **fields: Any) -> Iterator[list[str]]:
-    """One streaming request; yields cumulative snapshots like :func:`get_streaming_response`."""
-    fields.setdefault("max_tokens", 16)
-    response = post_http_request(prompt, generate_url(base_url), stream=True, **fields)
-    yield from get_streaming_response(response)
 
 
 def strip_prompt(text: str, prompt: str) -> str:

@@ -133,11 +133,6 @@ class APIStatusError(VLLMCourseError):
         )
         self.message = str(server_message)
 
-    @property
-    def status(self) -> int:
-        """The HTTP status code (the same as ``status_code``)."""
-        return self.status_code
-
 
 class AuthenticationError(APIStatusError):
     """HTTP 401: the server wants an API key and did not get the right one."""

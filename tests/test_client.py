@@ -40,12 +40,10 @@ def test_streaming_snapshots_grow_and_end_with_the_full_texts(generate_url: str)
                                                              strict=False) for i in range(2))
 
 
-def test_generate_and_stream_generate_use_the_local_server_by_default(legacy_server,
-                                                                     monkeypatch) -> None:
+def test_generate_uses_the_local_server_by_default(legacy_server, monkeypatch) -> None:
     monkeypatch.delenv("VLLM_API_URL", raising=False)
     assert client.generate_url() == legacy_server.url + "/generate"  # the session's port
     assert client.generate(PROMPT, max_tokens=2)[0].startswith(PROMPT)
-    assert list(client.stream_generate(PROMPT, max_tokens=2))[-1][0].startswith(PROMPT)
 
 
 def test_strip_prompt() -> None:

@@ -43,11 +43,12 @@ def test_rewrite_changes_only_the_slug() -> None:
 
 
 def test_colab_is_detected_from_its_environment(monkeypatch) -> None:
+    monkeypatch.setenv("VLLM_COURSE_DEVICE", "cpu")
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.delenv("COLAB_GPU", raising=False)
-    assert not runtime.on_colab()
+    assert "Colab" not in runtime.device_description()
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-2026")
-    assert runtime.on_colab()
+    assert runtime.device_description().endswith("CPU cores (a Colab runtime)")
 
 
 def test_gpu_path_commands(monkeypatch) -> None:

@@ -51,7 +51,7 @@ def test_a_status_becomes_a_typed_error_with_the_servers_fields(status, content,
                                                                 param, type_) -> None:
     error = protocol.status_error(status, content, URL)
     assert type(error) is kind
-    assert (error.status_code, error.status, error.message) == (status, status, message)
+    assert (error.status_code, error.message) == (status, message)
     assert (error.param, error.type) == (param, type_)
     assert f"HTTP {status} from {URL}: {message}" in str(error) and "How to fix" in str(error)
 
