@@ -1,4 +1,4 @@
-"""``python -m helpers.api_server [options]``: see :mod:`helpers.api_server.cli`."""
+"""``python -m helpers.api_server [options]`` (chapter 00 runs it): see :mod:`.cli`."""
 
 from helpers.api_server.cli import main
 
