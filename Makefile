@@ -55,7 +55,7 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-# The tier without servers: pure functions, commands, docs (45-54 s measured on 2 cores).
+# The tier without servers: pure functions, commands, docs (34-54 s measured on 2 cores).
 test-fast: setup
 	$(PY) -m pytest -m "not server" tests
 
