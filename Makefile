@@ -21,7 +21,7 @@ EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
 	@echo "make test   set up, then run every test (unit, integration, notebooks)"
-	@echo "make test-fast  the tests that need no vLLM server (about a minute)"
+	@echo "make test-fast  the tests that need no vLLM server (under a minute)"
 	@echo "make bench  set up, then print the measured figures (server, client, notebooks)"
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
 	@echo "make check-vllm-cuda  check the CUDA vllm release has every vLLM name the course uses"
@@ -55,7 +55,7 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-# The tier without servers: pure functions, commands, docs (about a minute on 2 cores).
+# The tier without servers: pure functions, commands, docs (34-54 s measured on 2 cores).
 test-fast: setup
 	$(PY) -m pytest -m "not server" tests
 
@@ -88,9 +88,8 @@ notebooks: setup
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
 	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
-	-$(PY) -m helpers.launcher stop router
-	-$(PY) -m helpers.launcher stop openai
-	-$(PY) -m helpers.launcher stop legacy
+	-for kind in $$($(PY) -c 'from helpers.servers import KINDS; print(*reversed(KINDS))'); do \
+	  $(PY) -m helpers.launcher stop $$kind; done
 
 colab-links: setup
 	$(PY) tools/colab_links.py

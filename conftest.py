@@ -6,14 +6,17 @@ the tests and the notebooks (whose kernels inherit the environment) share the sa
 servers, and nothing depends on what else listens on 8000/8001. Whatever the session
 started is stopped at its end.
 
-Tiers: tests that need a real vLLM server carry the ``server`` marker (set here for every
-test that uses a server fixture, and for every notebook); ``make test-fast`` runs the rest.
+Tiers: tests that need a real vLLM server carry the ``server`` marker, set here for every
+notebook and for every test that uses a fixture registered with
+:func:`tests.support.server_fixture` (where the fixture is defined), and for nothing else;
+``make test-fast`` runs the rest. A test outside the tier that starts a server fails.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 
 import pytest
@@ -21,10 +24,10 @@ import requests
 
 from helpers import _processes
 from helpers.launcher import ServerHandle, start_server, stop_server
+from helpers.ports import free_port
 from helpers.servers import KINDS
-from tests.support import free_port
+from tests.support import SERVER_FIXTURES, server_fixture
 
-SERVER_FIXTURES = {"legacy_server", "openai_server", "generate_url", "post"}
 SESSION_MARK = "VLLM_COURSE_TEST_SESSION"
 
 
@@ -48,20 +51,53 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop every server started during this session: the session's own, and those the
     notebooks started beside them (chapter 04's small server, chapter 10's replica and
     router), even when a failing cell never reached its clean-up or a state file is gone."""
-    ours = _processes.marked(SESSION_MARK, os.environ[SESSION_MARK])
-    pids = {process.pid for process in ours}
-    for state in _processes.running():  # a server someone else started meanwhile stays up
+    _stop_session_servers(since=0.0)
+
+
+def _stop_session_servers(since: float) -> None:
+    """Stop the servers this session started after ``since``: those that carry the session's
+    mark, by their state files first, then any marked process left (a server whose state file
+    is gone). A server someone else started meanwhile is not ours and stays up."""
+    mine = [process for process in _processes.marked(SESSION_MARK, os.environ[SESSION_MARK])
+            if process.create_time() >= since - 1]
+    pids = {process.pid for process in mine}
+    for state in _processes.running():
         if state.pid in pids:
             stop_server(state.kind, port=state.port)
-    for process in ours:
+    for process in mine:
         _processes.terminate(process.pid, 30)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & SERVER_FIXTURES or item.path.suffix == ".ipynb":
+        if uses_a_server(item):
             item.add_marker(pytest.mark.server)
+
+
+def uses_a_server(item: pytest.Item) -> bool:
+    """A notebook, or a test whose fixtures (with theirs) include a registered server fixture."""
+    return item.path.suffix == ".ipynb" or bool(
+        set(getattr(item, "fixturenames", ())) & SERVER_FIXTURES)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Outside the server tier, starting a server fails the test instead of starting one."""
+    if item.get_closest_marker("server") is not None:
+        yield
+        return
+    spawn = _processes.spawn
+
+    def refuse(command: list[str], *args, **kwargs):
+        pytest.fail(f"{item.nodeid} starts a server ({' '.join(command[:3])} ...) but is not in "
+                    "the server tier: take the server from a fixture declared with "
+                    "tests.support.server_fixture (or ask for `starts_servers`).", pytrace=False)
+
+    _processes.spawn = refuse
+    try:
+        yield
+    finally:
+        _processes.spawn = spawn
 
 
 def _session_server(kind: str):
@@ -71,14 +107,23 @@ def _session_server(kind: str):
     stop_server(kind, port=handle.port)
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def legacy_server() -> ServerHandle:
     yield from _session_server("legacy")
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def openai_server() -> ServerHandle:
     yield from _session_server("openai")
+
+
+@server_fixture
+def starts_servers():
+    """For a test that starts servers itself (the launcher, a subprocess): it joins the server
+    tier, and every server of this session that the test left running is stopped after it."""
+    started = time.time()
+    yield
+    _stop_session_servers(since=started)
 
 
 @pytest.fixture(scope="session")

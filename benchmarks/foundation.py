@@ -29,8 +29,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import client, launcher, settings  # noqa: E402
+from helpers.ports import free_port  # noqa: E402
 from helpers.stream import iter_snapshots  # noqa: E402
-from tests.support import free_port  # noqa: E402
 
 PORT = free_port()
 PROMPT = settings.DEFAULT_PROMPT

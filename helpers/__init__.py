@@ -6,7 +6,8 @@ reuse, stop), :mod:`helpers.client` and :mod:`helpers.aclient` (sync and async c
 one I/O-free core, :mod:`helpers.protocol`), :mod:`helpers.stream`, :mod:`helpers.errors`,
 :mod:`helpers.metrics`, :mod:`helpers.diagnosis`, :mod:`helpers.playground`,
 :mod:`helpers.colab` (the Colab setup), :mod:`helpers.room` (a workshop room and its card),
-:mod:`helpers.setup_check` (the attendees' check before a workshop). Server side (``cpu``,
+:mod:`helpers.setup_check` (the attendees' check before a workshop), :mod:`helpers.ports`
+(free ports for the tests and benchmarks). Server side (``cpu``,
 ``gpu`` or ``colab`` profile): :mod:`helpers.api_server`, :mod:`helpers.payload`,
 :mod:`helpers.model`, :mod:`helpers.runtime`. Importing this package does nothing.
 """

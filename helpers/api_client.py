@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from helpers import settings
 from helpers.client import generate_url, get_response, get_streaming_response, post_http_request
 from helpers.errors import VLLMCourseError
+from helpers.servers import KINDS
 from helpers.stream import SnapshotDeltas
 
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "you pass others), because vLLM refuses n > 1 with greedy decoding; add --beam for "
         "beam search (the n best beams) instead.")
     parser.add_argument("--host", default=settings.LOCAL_HOST)
-    parser.add_argument("--port", type=int, default=settings.legacy_port())
+    parser.add_argument("--port", type=int, default=KINDS["legacy"].default_port())
     parser.add_argument("--prompt", default=settings.DEFAULT_PROMPT)
     parser.add_argument("--n", type=int, default=1, help="number of candidates (default 1)")
     parser.add_argument("--stream", action="store_true", help="print the text as it arrives")

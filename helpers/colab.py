@@ -5,17 +5,19 @@ not yet) and calls :func:`install`, which installs the ``colab`` profile (CUDA v
 the notebooks import) the first time and takes a second afterwards. A step that fails stops
 with what it tried and what went wrong, instead of a ``ModuleNotFoundError`` three cells later.
 
-Everything here reads only the standard library, so it runs before anything is installed.
+Everything here reads only the standard library (and :mod:`helpers.runtime`, which does too),
+so it runs before anything is installed.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from helpers.runtime import gpu_listed  # the standard library only, like this module
 
 __all__ = ["NoGPUError", "SetupError", "install", "installed_marker"]
 
@@ -51,7 +53,7 @@ def install(course: str | Path = _COURSE, profile: str | None = None) -> None:
     if marker.exists():
         print(f"The course is already installed in this runtime ({profile} profile).")
         return
-    if profile == "colab" and not _has_gpu():
+    if profile == "colab" and not gpu_listed():
         raise NoGPUError(
             "This runtime has no GPU, and the course's engine needs one on Colab. "
             "Choose Runtime → Change runtime type → T4 GPU, then run this cell again. "
@@ -68,10 +70,3 @@ def install(course: str | Path = _COURSE, profile: str | None = None) -> None:
     marker.touch()
     print(f"Installed in {time.monotonic() - start:.0f} s.")
 
-
-def _has_gpu() -> bool:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False
-    listing = subprocess.run([smi, "-L"], capture_output=True, text=True)
-    return listing.returncode == 0 and "GPU" in listing.stdout

@@ -2,10 +2,10 @@
 
 Introduced in chapter 00::
 
-    >>> server = start_server()            # legacy /generate server, reused if already up
-    >>> server.url                         # 'http://127.0.0.1:8000'
-    >>> openai_server = start_server("openai")   # `vllm serve`, same model, port 8001
-    >>> stop_server()                      # when you are done with the course
+    server = start_server()                  # legacy /generate server, reused if already up
+    server.url                               # 'http://127.0.0.1:8000'
+    openai_server = start_server("openai")   # `vllm serve`, same model, port 8001
+    stop_server()                            # when you are done with the course
 
 Servers run in their own process session, so they outlive the notebook kernel that
 started them and every chapter shares one. Each logs to a file (``server.log_path``).
@@ -136,7 +136,7 @@ def display_command(command: list[str]) -> str:
         program = spec.program()
         if command[:len(program)] == program:
             args = command[len(program):]
-            if spec.shown_as[:1] == ("vllm",) and "--model" in args:  # vllm serve MODEL ...
+            if spec.shows_model_first and "--model" in args:  # vllm serve MODEL ...
                 at = args.index("--model")
                 args = [args[at + 1], *args[:at], *args[at + 2:]]
             return shlex.join([*spec.shown_as, *args])

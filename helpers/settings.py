@@ -6,20 +6,18 @@ own variables; vLLM's variables are set in :mod:`helpers.runtime`.
 ==========================  =============================================  =======================
 variable                    meaning                                        default
 ==========================  =============================================  =======================
-``VLLM_API_URL``            base URL of a *remote* legacy server; when     unset: start one
-                            set, the launcher starts nothing               locally
-``VLLM_OPENAI_URL``         base URL of a remote OpenAI-compatible         unset: start one
-                            server (ending in ``/v1``)                     locally
 ``VLLM_API_KEY``            API key sent as ``Authorization: Bearer``      unset: no key
 ``VLLM_COURSE_CACHE``       folder for the prepared model, logs, state     ``~/.cache/vllm-course``
 ``VLLM_COURSE_MODEL``       the model the launcher serves (hub id or       the hub copy on a GPU,
                             folder)                                        the bundled copy on CPU
 ``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
-``VLLM_COURSE_LEGACY_PORT`` port of the local legacy server                ``8000``
-``VLLM_COURSE_OPENAI_PORT`` port of the local OpenAI-compatible server     ``8001``
-``VLLM_COURSE_ROUTER_PORT`` port of the local vllm-router (chapter 10)     ``8002``
-``VLLM_ROUTER_URL``         base URL of a remote vllm-router                unset: start one
 ==========================  =============================================  =======================
+
+Each kind of server (:data:`helpers.servers.KINDS`) declares two more: the variable that
+moves its local port (``VLLM_COURSE_LEGACY_PORT``, default 8000; ``VLLM_COURSE_OPENAI_PORT``,
+8001; ``VLLM_COURSE_ROUTER_PORT``, 8002) and the one that points at a remote server instead,
+when the launcher starts nothing (``VLLM_API_URL``; ``VLLM_OPENAI_URL``, ending in ``/v1``;
+``VLLM_ROUTER_URL``). :func:`port` and :func:`url` read them.
 
 ``VLLM_API_KEY`` is also what ``vllm serve`` reads, so one variable serves both APIs.
 """
@@ -42,10 +40,10 @@ __all__ = [
     "legacy_port",
     "model_override",
     "openai_port",
+    "port",
     "remote_legacy_url",
-    "remote_openai_url",
-    "remote_router_url",
     "router_port",
+    "url",
 ]
 
 #: Where local servers listen unless told otherwise: this machine only.
@@ -60,58 +58,53 @@ DEFAULT_PROMPT = "San Francisco is a"
 #: parser that finds calls in the model's text (Hermes' ``<tool_call>{...}</tool_call>``).
 TOOL_CALLING_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "hermes")
 
-_DEFAULT_PORTS = {"VLLM_COURSE_LEGACY_PORT": 8000, "VLLM_COURSE_OPENAI_PORT": 8001,
-                  "VLLM_COURSE_ROUTER_PORT": 8002}
-
-
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
 
 
-def _port(name: str) -> int:
-    value = _env(name)
+def port(variable: str, default: int) -> int:
+    """The port number in ``variable``, or ``default`` when it is unset."""
+    value = _env(variable)
     if value is None:
-        return _DEFAULT_PORTS[name]
+        return default
     if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ValueError(f"{name}={value!r} is not a port number (1-65535); fix or unset it.")
+        raise ValueError(f"{variable}={value!r} is not a port number (1-65535); fix or unset it.")
     return int(value)
 
 
+def url(variable: str) -> str | None:
+    """The URL in ``variable`` without a trailing slash, or ``None`` when it is unset."""
+    value = _env(variable)
+    return value.rstrip("/") if value else None
+
+
+# The chapters call these; each reads its kind's entry in helpers.servers.KINDS.
+
 def legacy_port() -> int:
     """Port of the local legacy server (``VLLM_COURSE_LEGACY_PORT``, default 8000)."""
-    return _port("VLLM_COURSE_LEGACY_PORT")
+    return _kind("legacy").default_port()
 
 
 def openai_port() -> int:
     """Port of the local OpenAI-compatible server (``VLLM_COURSE_OPENAI_PORT``, default 8001)."""
-    return _port("VLLM_COURSE_OPENAI_PORT")
+    return _kind("openai").default_port()
 
 
 def router_port() -> int:
     """Port of the local vllm-router (``VLLM_COURSE_ROUTER_PORT``, default 8002)."""
-    return _port("VLLM_COURSE_ROUTER_PORT")
-
-
-def remote_router_url() -> str | None:
-    """A remote vllm-router's base URL (``VLLM_ROUTER_URL``), without a trailing slash."""
-    url = _env("VLLM_ROUTER_URL")
-    return url.rstrip("/") if url else None
+    return _kind("router").default_port()
 
 
 def remote_legacy_url() -> str | None:
     """The remote legacy server's base URL (``VLLM_API_URL``), without a trailing slash."""
-    url = _env("VLLM_API_URL")
-    return url.rstrip("/").removesuffix("/generate") if url else None
+    return _kind("legacy").remote_url()
 
 
-def remote_openai_url() -> str | None:
-    """The remote OpenAI-compatible server's base URL (``VLLM_OPENAI_URL``), ending in ``/v1``."""
-    url = _env("VLLM_OPENAI_URL")
-    if not url:
-        return None
-    url = url.rstrip("/")
-    return url if url.endswith("/v1") else url + "/v1"
+def _kind(name: str):
+    from helpers.servers import KINDS  # it reads this module: imported when first asked
+
+    return KINDS[name]
 
 
 def api_key() -> str | None:

@@ -1,8 +1,9 @@
-"""What the tests share: the prompt, free ports, and servers that a test owns.
+"""What the tests share: the prompt, the server-fixture registry, servers that a test owns.
 
 Tests import from here (never from ``conftest``). Every server a test starts listens on a
-free port chosen at run time, so the suite never depends on what else runs on this
-machine (a course server of another checkout on 8000, say).
+free port chosen at run time (:func:`helpers.ports.free_port`, which the benchmarks use
+too), so the suite never depends on what else runs on this machine (a course server of
+another checkout on 8000, say).
 """
 
 from __future__ import annotations
@@ -10,46 +11,36 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from helpers import settings
 from helpers.launcher import ServerHandle, start_server, stop_server
-from helpers.servers import METRICS_PORT_OFFSET
+from helpers.ports import free_port
 
 PROMPT = settings.DEFAULT_PROMPT
 
 
-def free_port() -> int:
-    """A TCP port that nothing listens on now, and that no program will be handed by chance.
+#: The fixtures that start or need a real vLLM server, each registered where it is defined
+#: (with :func:`server_fixture`). conftest gives every test that uses one, directly or through
+#: another fixture, the ``server`` marker; that is the only way a test joins the server tier.
+SERVER_FIXTURES: set[str] = set()
 
-    Not the kernel's ``bind(0)``: that port comes from the ephemeral range, where a starting
-    vLLM engine binds its own internal sockets (and clients their outgoing ones), so it can be
-    taken before our server binds it (seen: ``[Errno 98] address already in use``). Ports
-    below the ephemeral range are only ever taken on purpose.
+
+def server_fixture(function: Callable | None = None, **options: Any) -> Any:
+    """``pytest.fixture`` for a fixture that starts or needs a real server (same options).
+
+    Every test that uses it, directly or through other fixtures, is in the server tier, so
+    ``make test-fast`` never starts an engine: a test that does so without one fails there.
     """
-    first_ephemeral = _ephemeral_range()[0]
-    # A router's metrics port is its own + 1000: keep that one below the range too.
-    ports = list(range(20000, min(first_ephemeral, 32768) - METRICS_PORT_OFFSET))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as sock:
-            try:
-                sock.bind((settings.LOCAL_HOST, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between 20000 and {first_ephemeral}")
+    def register(function: Callable) -> Any:
+        SERVER_FIXTURES.add(options.get("name", function.__name__))
+        return pytest.fixture(**options)(function)
 
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+    return register(function) if function is not None else register
 
 
 @contextlib.contextmanager

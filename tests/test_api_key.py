@@ -13,14 +13,20 @@ import requests
 
 from helpers import aclient, client
 from helpers.errors import AuthenticationError
-from tests.support import group_alive, own_server
+from tests.support import group_alive, own_server, server_fixture
 
-pytestmark = pytest.mark.server
 KEY = "course-test-key-5f1c9b"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def keyed_server():
+    with own_server("legacy", api_key=KEY) as handle:
+        yield handle
+
+
+@server_fixture
+def keyed_server_to_stop():
+    """A keyed server of one test's own: the test stops it."""
     with own_server("legacy", api_key=KEY) as handle:
         yield handle
 
@@ -76,15 +82,16 @@ def test_the_key_is_never_logged_nor_on_the_command_line(keyed_server) -> None:
     assert "API key required" in keyed_server.log_path.read_text()
 
 
-def test_sigterm_to_the_server_process_stops_it_and_its_engine(keyed_server) -> None:
+def test_sigterm_to_the_server_process_stops_it_and_its_engine(keyed_server_to_stop) -> None:
     """`kill PID` (SIGTERM to the API process alone, not its group) must not orphan the
     engine core: the server shuts the engine down before it exits."""
-    os.kill(keyed_server.pid, signal.SIGTERM)
+    server = keyed_server_to_stop
+    os.kill(server.pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
-    while group_alive(keyed_server.pid) and time.monotonic() < deadline:
+    while group_alive(server.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not group_alive(keyed_server.pid), "a process of the server outlived SIGTERM"
-    log = keyed_server.log_path.read_text()
+    assert not group_alive(server.pid), "a process of the server outlived SIGTERM"
+    log = server.log_path.read_text()
     assert "Finished server process" in log  # uvicorn's last words on a clean shutdown
     with pytest.raises(requests.ConnectionError):
-        requests.get(keyed_server.health_url, timeout=5)
+        requests.get(server.health_url, timeout=5)

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from helpers import settings
-from helpers.metrics import requests_running
-from tests.support import PROMPT, own_server
+from helpers.metrics import requests_running, wait_for_running
+from tests.support import PROMPT, own_server, server_fixture
 
 
 def error_of(response: requests.Response) -> dict:
@@ -278,38 +278,27 @@ def test_server_is_healthy_after_bad_input(post, legacy_server) -> None:
 
 # --- cancellation: a client that leaves aborts its request ------------------------------
 
-def running_requests(server) -> int:
-    return requests_running(server.url)
-
-
-def wait_for_running(server, expected: float, within: float) -> float:
-    deadline = time.monotonic() + within
-    while (value := running_requests(server)) != expected and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
-
-
 LONG = {"prompt": PROMPT, "max_tokens": 4000, "ignore_eos": True}
 
 
 def test_closing_a_stream_aborts_the_request(post, legacy_server) -> None:
-    assert wait_for_running(legacy_server, 0, within=30) == 0
+    assert wait_for_running(legacy_server.url, 0, within=30) == 0
     response = post({**LONG, "stream": True}, stream=True)
     next(response.iter_lines())  # the generation is under way
-    assert running_requests(legacy_server) == 1
+    assert requests_running(legacy_server.url) == 1
     response.close()
-    assert wait_for_running(legacy_server, 0, within=5) == 0
+    assert wait_for_running(legacy_server.url, 0, within=5) == 0
 
 
 def test_leaving_a_plain_request_aborts_it(legacy_server) -> None:
-    assert wait_for_running(legacy_server, 0, within=30) == 0
+    assert wait_for_running(legacy_server.url, 0, within=30) == 0
     body = json.dumps(LONG).encode()
     parts = urlsplit(legacy_server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        assert wait_for_running(legacy_server, 1, within=10) == 1
-    assert wait_for_running(legacy_server, 0, within=5) == 0
+        assert wait_for_running(legacy_server.url, 1, within=10) == 1
+    assert wait_for_running(legacy_server.url, 0, within=5) == 0
 
 
 def test_the_server_listens_on_loopback_only(legacy_server) -> None:
@@ -323,7 +312,7 @@ def test_the_server_listens_on_loopback_only(legacy_server) -> None:
 
 # --- load shedding: a workshop server that answers 503 with Retry-After ---------------------
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def small_server():
     with own_server("legacy", extra_args=["--max-pending", "1"]) as handle:
         yield handle

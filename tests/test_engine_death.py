@@ -27,8 +27,8 @@ import requests
 from helpers import client
 from helpers.errors import StreamInterruptedError, StreamServerError
 from helpers.launcher import ServerHandle, start_server
-from helpers.metrics import requests_running
-from tests.support import PROMPT, group_alive, own_server, record
+from helpers.metrics import wait_for_running
+from tests.support import PROMPT, group_alive, own_server, record, server_fixture
 
 LONG = {"prompt": PROMPT, "max_tokens": 400, "ignore_eos": True}
 EXIT_LINE = "The engine stopped ("
@@ -36,7 +36,7 @@ EXIT_LINE = "The engine stopped ("
 
 # --- fixtures and helpers ------------------------------------------------------------------
 
-@pytest.fixture
+@server_fixture
 def server():
     """A fresh legacy server of this test's own: a killed engine cannot be reused."""
     with own_server("legacy") as handle:  # stopping is a no-op once it exited by itself
@@ -164,7 +164,6 @@ def start_curl(url: str, output: Path) -> subprocess.Popen:
 
 # --- the scenarios -------------------------------------------------------------------------
 
-@pytest.mark.server
 def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
         server, tmp_path) -> None:
     url = server.url + "/generate"
@@ -215,7 +214,6 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
     record("engine_kill_to_exit_seconds", round(time.monotonic() - killed_at, 1))
 
 
-@pytest.mark.server
 def test_the_launcher_replaces_a_server_whose_engine_died(server, capsys) -> None:
     killed_at = kill_engine_core(server)
     assert_exited_with_an_error(server)
@@ -227,17 +225,13 @@ def test_the_launcher_replaces_a_server_whose_engine_died(server, capsys) -> Non
     assert client.generate(PROMPT, fresh.url, max_tokens=2)[0].startswith(PROMPT)
 
 
-@pytest.mark.server
 def test_a_request_in_flight_gets_503_and_the_server_exits(server) -> None:
     url = server.url + "/generate"
     answer: dict = {}
     request = threading.Thread(
         target=lambda: answer.update(response=requests.post(url, json=LONG, timeout=120)))
     request.start()
-    deadline = time.monotonic() + 30
-    while requests_running(server.url) < 1:
-        assert time.monotonic() < deadline, "the request never started running"
-        time.sleep(0.1)
+    assert wait_for_running(server.url, 1, within=30) == 1, "the request never started running"
 
     killed_at = kill_engine_core(server)
     request.join(60)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
+import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from helpers import _processes, diagnosis, launcher, settings
 from helpers.launcher import ServerStartError
+from helpers.ports import ephemeral_range, free_port
 from helpers.servers import KINDS
-from tests.support import free_port
 
 
 def test_legacy_command_binds_loopback_by_default(monkeypatch) -> None:
@@ -114,8 +115,7 @@ def test_port_taken_by_another_program_names_the_port_and_process() -> None:
     assert f"Port {port} is already in use by process" in message and "python" in message
 
 
-@pytest.mark.server
-def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
+def test_a_server_that_cannot_start_shows_the_cause_from_its_log(starts_servers) -> None:
     port = free_port()
     start = time.monotonic()
     with pytest.raises(ServerStartError) as info:
@@ -127,8 +127,7 @@ def test_a_server_that_cannot_start_shows_the_cause_from_its_log() -> None:
     assert _processes.read("legacy", port) is None  # no state left for a server that never was
 
 
-@pytest.mark.server
-def test_not_enough_memory_for_the_kv_cache_is_diagnosed(monkeypatch) -> None:
+def test_not_enough_memory_for_the_kv_cache_is_diagnosed(starts_servers, monkeypatch) -> None:
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "100000")  # GiB: far beyond this machine
     with pytest.raises(ServerStartError) as info:
         launcher.start_server("legacy", port=free_port(), progress=False, timeout=300)
@@ -148,9 +147,7 @@ def test_a_port_lost_while_the_engine_started_is_diagnosed() -> None:
 
 
 def test_test_ports_stay_below_the_ephemeral_range() -> None:
-    import tests.support as support
-
-    assert 20000 <= free_port() < support._ephemeral_range()[0]
+    assert 20000 <= free_port() < ephemeral_range()[0]
 
 
 def test_the_router_is_one_registry_entry(monkeypatch) -> None:
@@ -188,7 +185,8 @@ def test_a_server_is_still_known_after_the_clock_was_stepped(tmp_path) -> None:
     """psutil's creation times move with the boot time when a VM steps its clock (23 s was
     measured here): the launcher then recognises its server by pid and command line."""
     command = [sys.executable, "-c", "import time; time.sleep(60)"]
-    process = _processes.spawn(command, tmp_path / "log", dict(os.environ), tmp_path)
+    # A sleeping process, not a server (the fast tier's guard refuses _processes.spawn).
+    process = psutil.Process(subprocess.Popen(command, start_new_session=True).pid)
     try:
         state = _processes.ServerState("legacy", 1, "http://127.0.0.1:1", process.pid,
                                        process.create_time() - 23, str(tmp_path / "log"),

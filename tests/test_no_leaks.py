@@ -11,11 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support import course_servers_started_after
 
-pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = "notebooks/00_start_the_server.ipynb"
 
@@ -35,7 +32,7 @@ def _left_behind(started: float, timeout: float = 60) -> list:
     return [" ".join(process.cmdline())[:120] for process in left]
 
 
-def test_a_subset_run_that_ends_leaves_no_server() -> None:
+def test_a_subset_run_that_ends_leaves_no_server(starts_servers) -> None:
     started = time.time()
     run = _run_pytest(CHAPTER)
     output, _ = run.communicate(timeout=900)
@@ -43,7 +40,7 @@ def test_a_subset_run_that_ends_leaves_no_server() -> None:
     assert _left_behind(started) == []
 
 
-def test_a_subset_run_stopped_by_sigterm_leaves_no_server() -> None:
+def test_a_subset_run_stopped_by_sigterm_leaves_no_server(starts_servers) -> None:
     started = time.time()
     run = _run_pytest(CHAPTER)
     try:

@@ -29,7 +29,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "openai-floor"
-SOURCES = (sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "helpers").glob("*.py"))
+SOURCES = (sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "helpers").rglob("*.py"))
            + sorted((ROOT / "benchmarks").glob("*.py")))
 CLIENT_CLASSES = {"OpenAI": "sync", "AsyncOpenAI": "async"}
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from helpers.metrics import requests_running
+from helpers.metrics import wait_for_running
 from helpers.playground import Choices, Playground, build_app
 from tests.support import PROMPT
 
@@ -67,10 +67,7 @@ def test_stop_ends_a_running_stream_and_the_server_aborts_it(playground, legacy_
     playground.stop()
     worker.join(timeout=10)
     assert not worker.is_alive() and seen
-    deadline = time.monotonic() + 5
-    while requests_running(base) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert requests_running(base) == 0
+    assert wait_for_running(base, 0, within=5) == 0
 
 
 def test_the_app_runs_a_request_when_run_is_clicked(playground) -> None:

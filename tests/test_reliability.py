@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -22,11 +21,10 @@ from hypothesis import strategies as st
 from helpers import client
 from helpers.errors import StreamInterruptedError
 from helpers.launcher import start_server
-from helpers.metrics import requests_running
+from helpers.metrics import requests_running, wait_for_running
 from helpers.payload import FIELDS
-from tests.support import PROMPT, own_server, record
+from tests.support import PROMPT, own_server, record, server_fixture
 
-pytestmark = pytest.mark.server
 FULL = os.environ.get("RELIABILITY") == "full"
 FUZZ_EXAMPLES = 1000 if FULL else 150
 CLIENTS, ROUNDS = (32, 5) if FULL else (8, 3)
@@ -167,21 +165,23 @@ def test_disconnect_stops_the_engine_request_quickly(legacy_server, post) -> Non
     assert requests_running(legacy_server.url) == 1
     response.close()
     closed = time.perf_counter()
-    while requests_running(legacy_server.url) and time.perf_counter() - closed < 10:
-        time.sleep(0.02)
+    left = wait_for_running(legacy_server.url, 0, within=10, interval=0.02)
     record("abort_seconds", round(time.perf_counter() - closed, 3))
-    assert requests_running(legacy_server.url) == 0
+    assert left == 0
 
 
 # --- real faults -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@server_fixture
 def fault_server():
+    """A server of this test's own: it is killed."""
     with own_server("legacy") as handle:
         yield handle
 
 
-def test_killed_server_mid_stream_raises_with_the_partial_text(fault_server) -> None:
+def test_a_killed_server_raises_with_the_partial_text_and_is_replaced(fault_server) -> None:
+    """Killed mid-stream (the whole process group, engine included): the client raises
+    with the text so far; the launcher then starts a fresh server on the same port."""
     url = fault_server.url + "/generate"
     response = client.post_http_request(PROMPT, url, stream=True, max_tokens=4000,
                                         ignore_eos=True, timeout=(5, 30))
@@ -196,10 +196,6 @@ def test_killed_server_mid_stream_raises_with_the_partial_text(fault_server) -> 
     assert info.value.partial[0].startswith(PROMPT) and len(info.value.partial[0]) > len(PROMPT)
     assert received >= 5
 
-
-def test_the_launcher_replaces_a_dead_server(fault_server) -> None:
-    with contextlib.suppress(ProcessLookupError):  # dead already if the test above ran
-        os.killpg(fault_server.pid, signal.SIGKILL)
     time.sleep(1)
     start = time.perf_counter()
     fresh = start_server("legacy", port=fault_server.port, progress=False)

@@ -8,6 +8,7 @@ the legacy fields (measured; see tests/test_payload.py and chapter 10).
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -17,9 +18,7 @@ from openai import OpenAI
 from helpers import settings
 from helpers.launcher import stop_server
 from helpers.metrics import metric_value
-from tests.support import PROMPT, own_server
-
-pytestmark = pytest.mark.server
+from tests.support import PROMPT, own_server, server_fixture
 
 
 def served(replica) -> float:
@@ -27,23 +26,40 @@ def served(replica) -> float:
     return metric_value(replica.url.removesuffix("/v1"), "vllm:request_success_total")
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def replicas():
     with own_server("openai") as first, own_server("openai") as second:
         yield first, second
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def router(replicas):
+    with router_over(replicas) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def router_over(replicas):
     urls = [replica.url.removesuffix("/v1") for replica in replicas]
     with own_server("router", extra_args=["--worker-urls", *urls, "--policy", "round_robin",
                                           "--health-check-interval-secs", "1"]) as handle:
         yield handle
 
 
+def client_of(router) -> OpenAI:
+    return OpenAI(base_url=router.url + "/v1", api_key="EMPTY", max_retries=0, timeout=120)
+
+
+@server_fixture
+def router_with_a_replica_to_kill(replicas):
+    """A router of one test's own, over a shared replica and a third one the test kills."""
+    with own_server("openai") as victim, router_over([replicas[0], victim]) as router:
+        yield router, replicas[0], victim
+
+
 @pytest.fixture(scope="module")
 def through_router(router) -> OpenAI:
-    return OpenAI(base_url=router.url + "/v1", api_key="EMPTY", max_retries=0, timeout=120)
+    return client_of(router)
 
 
 def test_round_robin_shares_requests_evenly(through_router, replicas) -> None:
@@ -71,13 +87,13 @@ def test_the_client_changes_only_its_url(through_router) -> None:
     assert len({choice.text for choice in beams.choices}) == 2
 
 
-def test_a_killed_replica_costs_no_request(router, through_router, replicas) -> None:
+def test_a_killed_replica_costs_no_request(router_with_a_replica_to_kill) -> None:
     """The router retries a request that fails on a dead replica on the other one; its
     /health says a server is down, while /liveness (what the launcher asks) stays 200."""
-    survivor, victim = replicas
+    router, _survivor, victim = router_with_a_replica_to_kill
     stop_server("openai", port=victim.port)
     for _ in range(6):
-        answer = through_router.completions.create(model=settings.SERVED_MODEL_NAME,
+        answer = client_of(router).completions.create(model=settings.SERVED_MODEL_NAME,
                                                    prompt=PROMPT, max_tokens=2)
         assert answer.choices[0].text
     # The health checker runs every second and needs a few failures in a row to mark it down.

@@ -12,7 +12,7 @@ import pytest
 from helpers import client, diagnosis, launcher
 from helpers.errors import ServerStartError, ServerUnreachableError
 from helpers.payload import Limits, PayloadError, parse_generate_request
-from tests.support import free_port
+from helpers.ports import free_port
 
 HEADINGS = [line[3:].strip() for line in
             (Path(__file__).resolve().parent.parent / "TROUBLESHOOTING.md").read_text()

@@ -31,7 +31,7 @@ def test_the_list_covers_every_vllm_import_of_the_helpers_and_the_launcher() -> 
     listed = {entry.partition(":")[0] + ":" + entry.partition(":")[2].split(".")[0]
               for entry in vllm_names.NAMES}
     modules = {entry.partition(":")[0] for entry in vllm_names.NAMES}
-    for path in (ROOT / "helpers").glob("*.py"):
+    for path in sorted((ROOT / "helpers").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vllm"):

@@ -19,19 +19,20 @@ import requests
 
 from helpers import room, settings
 from helpers.launcher import course_processes
+from helpers.ports import free_port
 from helpers.servers import KINDS
-from tests.support import free_port, paused_session_servers
+from tests.support import paused_session_servers, server_fixture
 
-pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
 CHAPTERS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb")
                   if path.name[:2] >= "01")  # every chapter but 00 (starting a server)
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def attendee_python(tmp_path_factory) -> Path:
-    """A fresh virtual environment with the client profile, plus the notebook test runner."""
+    """A fresh virtual environment with the client profile, plus the notebook test runner
+    (in the server tier with the room it talks to: minutes of pip)."""
     venv = tmp_path_factory.mktemp("attendee") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -41,7 +42,7 @@ def attendee_python(tmp_path_factory) -> Path:
     return python
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def the_room():
     """The room, started the way the README tells the instructor, on free ports here.
 
