@@ -158,8 +158,11 @@ def _show(text: str, rich: str | None = None, *, code: str | None = None) -> Non
     if display is None:
         print(text)
         return
-    from IPython.display import HTML, Code
-    display(Code(code, language="python") if code is not None else HTML(rich or html.escape(text)))
+    if code is not None:
+        from IPython.display import Code
+        display(Code(code, language="python"))
+    else:  # both forms: HTML where it renders, the plain line where it does not
+        display({"text/html": rich or html.escape(text), "text/plain": text}, raw=True)
 
 
 class Exercise:
