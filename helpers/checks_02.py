@@ -50,8 +50,8 @@ def exercise1(stream_to_deltas: Any) -> str:
         raise Wrong(f"called with the prompt {second!r}, your generator streamed "
                     f"{DEFAULT_PROMPT!r}: send the prompt argument, not a fixed prompt.")
     _check_pieces(more, second, max_tokens)
-    return (f"{len(pieces)} pieces, the first starting with the prompt, then only new text; joined, they are "
-            f"the full text {describe(''.join(pieces), 60)}.")
+    return (f"{len(pieces)} pieces, the first starting with the prompt, then only new text; "
+            f"joined, they are the full text {describe(''.join(pieces), 60)}.")
 
 
 def _pieces(function: Any, prompt: str, **fields: Any) -> list:

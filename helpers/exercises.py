@@ -42,6 +42,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 _HELPERS = str(Path(__file__).resolve().parent)
 _COLOURS = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
 _MARKS = {True: "✓", False: "✗", None: "·"}
+_NO_ANSWER = object()  # check() called without an answer
 
 
 class Wrong(Exception):
@@ -178,7 +179,7 @@ class Exercise:
     def __repr__(self) -> str:
         return f"<exercise {self.number} of chapter {self.chapter.number}: {self.title}>"
 
-    def check(self, answer: Any = ..., *, reference: bool = False) -> Result:
+    def check(self, answer: Any = _NO_ANSWER, *, reference: bool = False) -> Result:
         """Check ``answer``; show the verdict in one line and return it. Never raises.
 
         ``reference=True`` (the hidden solution cells) checks the course's own answer and
@@ -194,6 +195,9 @@ class Exercise:
 
     def _verdict(self, answer: Any) -> Result:
         prefix = f"Exercise {self.number} — "
+        if answer is _NO_ANSWER:
+            return Result(None, "pass your answer, as in "
+                          f"exercise{self.number}.check(your_function).", prefix)
         if answer is ...:
             return Result(None, "replace `...` with your answer, then run the cell again "
                           f"(exercise{self.number}.hint() helps).", prefix)

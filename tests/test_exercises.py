@@ -61,6 +61,7 @@ def test_a_stub_is_not_tried_and_passing_and_failing_show_in_progress(chapter, c
     exercise = chapter.exercises[0]
     result, out = verdict(exercise, ..., capsys)
     assert result.passed is None and not result and "Not tried yet" in out
+    assert "pass your answer, as in exercise1.check(" in exercise.check().message
     assert "· 1. Double it — not tried" in chapter.progress()
     capsys.readouterr()
     result, out = verdict(exercise, lambda x: x + 2, capsys)
