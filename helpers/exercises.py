@@ -1,0 +1,286 @@
+"""Exercises that check themselves: ``check(answer)``, ``hint()``, ``solution()``, ``progress()``.
+
+Introduced in chapter 02 (its exercises are the first with checkers; chapter 04 follows).
+
+In the style of Kaggle Learn's ``learntools``, with the learner's answer passed explicitly::
+
+    from helpers.checks_02 import exercise1, exercise2, progress
+
+    exercise1.check(stream_to_deltas)   # one line: correct, or what is wrong, in your terms
+    exercise1.hint()                    # a nudge; call again for a stronger one
+    exercise1.solution()                # the reference code
+    progress()                          # this chapter's exercises: ✓ / ✗ / not tried
+
+- ``check()`` never raises into the notebook. It shows a one-line verdict (coloured HTML in
+  Jupyter and Colab, plain text elsewhere) and returns it as a :class:`Result` (truthy when
+  passed). An answer that raises gets a message naming *its* exception and where in the
+  learner's code it happened. An answer left as ``...`` (the notebook's stub) is "not tried yet".
+- ``solution()`` reads the reference code from the chapter's notebook itself: the hidden cell
+  tagged ``solution`` that belongs to the exercise. That cell is the one copy of the
+  reference: it runs under nbval and calls ``check(..., reference=True)`` on itself.
+- ``progress()`` keeps its state in this Python process only; nothing is sent anywhere.
+
+The checkers of each chapter live in ``helpers.checks_NN``: a checker is a function of the
+answer that returns a success message or raises :class:`Wrong`; it calls the learner's code
+through :func:`call`, which turns the learner's exception into :class:`AnswerRaised`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AnswerRaised", "Chapter", "Exercise", "Result", "Shown", "Wrong", "call", "describe"]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+_HELPERS = str(Path(__file__).resolve().parent)
+_COLOURS = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
+_MARKS = {True: "✓", False: "✗", None: "·"}
+_NO_ANSWER = object()  # check() called without an answer
+
+
+class Wrong(Exception):
+    """Raised by a checker: the answer is wrong; the message says what, in the learner's terms."""
+
+
+class AnswerRaised(Exception):
+    """The learner's code raised ``error`` while the checker called it (``doing``)."""
+
+    def __init__(self, error: BaseException, doing: str) -> None:
+        super().__init__(doing)
+        self.error, self.doing = error, doing
+
+
+def call(function: Callable, *args: Any, doing: str = "", **kwargs: Any) -> Any:
+    """Call the learner's ``function``; its exception comes out as :class:`AnswerRaised`."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:  # the learner's, whatever it is: reported, never re-raised
+        raise AnswerRaised(error, doing or f"calling {_name(function)}") from error
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short repr for messages: what the checker got."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _name(function: Any) -> str:
+    return getattr(function, "__name__", type(function).__name__)
+
+
+def _learner_location(error: BaseException) -> str:
+    """Where in the learner's code ``error`` came from: the innermost frame outside the
+    course's helpers and the installed packages, as ' (in NAME, line N of its cell)'."""
+    libraries = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        filename = frame.filename or ""
+        if filename.startswith(_HELPERS) or any(filename.startswith(p) for p in libraries):
+            continue
+        found = frame
+    if found is None:
+        return ""
+    where = "its cell" if "ipykernel" in found.filename or found.filename.startswith("<") \
+        else Path(found.filename).name
+    return f" (in {found.name}, line {found.lineno} of {where})"
+
+
+def _raised_message(raised: AnswerRaised) -> str:
+    error = raised.error
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    shown = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"{raised.doing}, your code raised {shown}{_learner_location(error)}."
+
+
+@dataclass
+class Result:
+    """A verdict: ``passed`` is True, False, or None (not tried yet); truthy when passed."""
+
+    passed: bool | None
+    message: str
+    exercise: str = ""
+    _shown: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.passed)
+
+    @property
+    def text(self) -> str:
+        label = {True: "Correct", False: "Not yet", None: "Not tried yet"}[self.passed]
+        return f"{_MARKS[self.passed]} {self.exercise}{label}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return (f'<div style="color:{_COLOURS[self.passed]};font-family:sans-serif">'
+                f"{html.escape(self.text)}</div>")
+
+    def _ipython_display_(self) -> None:
+        # check() has shown the verdict already: as a cell's last value, show it only once.
+        if not self._shown:
+            self.show()
+
+    def show(self) -> None:
+        self._shown = True
+        _show(self.text, self._repr_html_())
+
+
+class Shown(str):
+    """Text that has been displayed already: as a cell's last value it is not shown again."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _in_notebook() -> Any:
+    """IPython's display function when running under a kernel (Jupyter, Colab), else None."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return None
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    ipython = get_ipython()
+    return display if ipython is not None and hasattr(ipython, "kernel") else None
+
+
+def _show(text: str, rich: str | None = None, *, code: str | None = None) -> None:
+    display = _in_notebook()
+    if display is None:
+        print(text)
+        return
+    if code is not None:
+        from IPython.display import Code
+        display(Code(code, language="python"))
+    else:  # both forms: HTML where it renders, the plain line where it does not
+        display({"text/html": rich or html.escape(text), "text/plain": text}, raw=True)
+
+
+class Exercise:
+    """One exercise: ``check(answer)``, ``hint()``, ``solution()``."""
+
+    def __init__(self, chapter: Chapter, number: int, title: str,
+                 checker: Callable[[Any], str], hints: Sequence[str]) -> None:
+        self.chapter, self.number, self.title = chapter, number, title
+        self._checker, self._hints = checker, list(hints)
+        self._hints_given = 0
+        self.last: Result | None = None  # the learner's last verdict (progress)
+
+    def __repr__(self) -> str:
+        return f"<exercise {self.number} of chapter {self.chapter.number}: {self.title}>"
+
+    def check(self, answer: Any = _NO_ANSWER, *, reference: bool = False) -> Result:
+        """Check ``answer``; show the verdict in one line and return it. Never raises.
+
+        ``reference=True`` (the hidden solution cells) checks the course's own answer and
+        leaves the learner's progress alone.
+        """
+        result = self._verdict(answer)
+        if reference:
+            result.exercise = f"Exercise {self.number} (reference solution) — "
+        elif result.passed is not None or self.last is None:
+            self.last = result
+        result.show()
+        return result
+
+    def _verdict(self, answer: Any) -> Result:
+        prefix = f"Exercise {self.number} — "
+        if answer is _NO_ANSWER:
+            return Result(None, "pass your answer, as in "
+                          f"exercise{self.number}.check(your_function).", prefix)
+        if answer is ...:
+            return Result(None, "replace `...` with your answer, then run the cell again "
+                          f"(exercise{self.number}.hint() helps).", prefix)
+        try:
+            return Result(True, self._checker(answer), prefix)
+        except Wrong as wrong:
+            return Result(False, str(wrong), prefix)
+        except AnswerRaised as raised:
+            if isinstance(raised.error, NotImplementedError):
+                return Result(None, "your answer still raises NotImplementedError: write it, "
+                              "then run the cell again.", prefix)
+            return Result(False, _raised_message(raised), prefix)
+        except Exception as error:  # a bug of the checker: say so, never a traceback
+            return Result(False, "the checker itself failed, which is not your fault "
+                          f"({type(error).__name__}: {error}); compare with "
+                          f"exercise{self.number}.solution().", prefix)
+
+    def hint(self) -> str:
+        """Show the next hint: the first is a nudge, each later one says more."""
+        if not self._hints:
+            text = "No hint for this one: see the chapter's text."
+        else:
+            index = min(self._hints_given, len(self._hints) - 1)
+            self._hints_given += 1
+            last = index == len(self._hints) - 1
+            text = (f"Hint {index + 1} of {len(self._hints)}: {self._hints[index]}"
+                    + (f" (That is the last hint; exercise{self.number}.solution() shows ours.)"
+                       if last else f" (Call exercise{self.number}.hint() again for more.)"))
+        _show(f"💡 {text}", f'<div style="color:#0969da;font-family:sans-serif">'
+              f"💡 {html.escape(text)}</div>")
+        return Shown(text)
+
+    def solution(self) -> str:
+        """Show the reference code: read from the chapter's hidden solution cell."""
+        code = self.chapter.solution_code(self.number)
+        _show(code, code=code)
+        return Shown(code)
+
+
+class Chapter:
+    """A chapter's exercises, its notebook (where the solutions live) and the progress view."""
+
+    def __init__(self, number: str, notebook: str) -> None:
+        self.number, self.notebook = number, notebook
+        self.exercises: list[Exercise] = []
+
+    def exercise(self, title: str, hints: Sequence[str]) -> Callable[[Callable], Exercise]:
+        """Decorator: the checker function below becomes exercise N (in order of definition)."""
+
+        def register(checker: Callable[[Any], str]) -> Exercise:
+            exercise = Exercise(self, len(self.exercises) + 1, title, checker, hints)
+            self.exercises.append(exercise)
+            return exercise
+
+        return register
+
+    def solution_code(self, number: int) -> str:
+        """The code of the ``number``-th cell tagged ``solution`` in the chapter's notebook."""
+        path = NOTEBOOKS / self.notebook
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        except (OSError, ValueError) as error:
+            return f"# The solution is in {self.notebook}, next to the exercise ({error})."
+        solutions = [c for c in cells
+                     if c["cell_type"] == "code" and "solution" in c["metadata"].get("tags", [])]
+        if number > len(solutions):
+            return f"# The solution is in {self.notebook}, in the hidden cell after the exercise."
+        source = "".join(solutions[number - 1]["source"])
+        return "\n".join(line for line in source.splitlines()
+                         if not line.startswith("#@title")).strip() + "\n"
+
+    def progress(self) -> str:
+        """Show and return each exercise with ✓ (passed), ✗ (last try failed) or · (not tried)."""
+        rows = []
+        for exercise in self.exercises:
+            state = exercise.last.passed if exercise.last is not None else None
+            note = {True: "done", False: "last try failed", None: "not tried"}[state]
+            rows.append((state, f"{_MARKS[state]} {exercise.number}. {exercise.title} — {note}"))
+        done = sum(state is True for state, _ in rows)
+        head = f"Chapter {self.number}: {done} of {len(rows)} exercises done"
+        text = "\n".join([head, *("  " + row for _, row in rows)])
+        rich = (f'<div style="font-family:sans-serif"><b>{html.escape(head)}</b>'
+                + "".join(f'<div style="color:{_COLOURS[state]}">{html.escape(row)}</div>'
+                          for state, row in rows) + "</div>")
+        _show(text, rich)
+        return Shown(text)
