@@ -27,10 +27,8 @@ chapter = Chapter("02", "02_streaming.ipynb")
     "In the loop, `yield deltas.update(snapshot)[0]`: update() returns one delta per "
     "candidate, and a single-candidate stream has one. Pass **fields on to "
     "post_http_request(prompt, api_url, stream=True, **fields).",
-])
+], function="stream_to_deltas")
 def exercise1(stream_to_deltas: Any) -> str:
-    if not callable(stream_to_deltas):
-        raise Wrong(f"expected your function stream_to_deltas; got {describe(stream_to_deltas)}.")
     max_tokens = 4
     pieces = _pieces(stream_to_deltas, DEFAULT_PROMPT, max_tokens=max_tokens, ignore_eos=True,
                      temperature=0)
@@ -108,10 +106,8 @@ def _check_pieces(pieces: list, prompt: str, max_tokens: int) -> None:
     "Create the decoder once, before the loop; `decoder.decode(chunk)` for each chunk gives "
     "that chunk's text; end with `decoder.decode(b'', final=True)`, which raises if the "
     "stream stopped inside a character.",
-])
+], function="decode_chunks")
 def exercise2(decode_chunks: Any) -> str:
-    if not callable(decode_chunks):
-        raise Wrong(f"expected your function decode_chunks; got {describe(decode_chunks)}.")
     cases = list(_split_cases())
     for label, chunks in cases:
         _check_split(decode_chunks, label, chunks)

@@ -52,11 +52,8 @@ def _expected_error(url: str, **fields: Any) -> errors.VLLMCourseError:
     "the course client's base class, errors.VLLMCourseError.",
     "In the except branch: print(type(error).__name__, '->', error.hint) and return []. "
     "Give the function a url=api_url parameter, so that you can try a wrong port.",
-])
+], function="generate_or_explain")
 def exercise1(generate_or_explain: Any) -> str:
-    if not callable(generate_or_explain):
-        raise Wrong(f"expected your function generate_or_explain; got "
-                    f"{describe(generate_or_explain)}.")
     try:
         parameters = inspect.signature(generate_or_explain).parameters
     except (TypeError, ValueError):

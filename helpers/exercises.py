@@ -170,8 +170,10 @@ class Exercise:
     """One exercise: ``check(answer)``, ``hint()``, ``solution()``."""
 
     def __init__(self, chapter: Chapter, number: int, title: str,
-                 checker: Callable[[Any], str], hints: Sequence[str]) -> None:
+                 checker: Callable[[Any], str], hints: Sequence[str],
+                 function: str | None = None) -> None:
         self.chapter, self.number, self.title = chapter, number, title
+        self.function = function  # the name of the function the learner writes, if one
         self._checker, self._hints = checker, list(hints)
         self._hints_given = 0
         self.last: Result | None = None  # the learner's last verdict (progress)
@@ -202,6 +204,8 @@ class Exercise:
             return Result(None, "replace `...` with your answer, then run the cell again "
                           f"(exercise{self.number}.hint() helps).", prefix)
         try:
+            if self.function and not callable(answer):
+                raise Wrong(f"expected your function {self.function}; got {describe(answer)}.")
             return Result(True, self._checker(answer), prefix)
         except Wrong as wrong:
             return Result(False, str(wrong), prefix)
@@ -244,11 +248,13 @@ class Chapter:
         self.number, self.notebook = number, notebook
         self.exercises: list[Exercise] = []
 
-    def exercise(self, title: str, hints: Sequence[str]) -> Callable[[Callable], Exercise]:
-        """Decorator: the checker function below becomes exercise N (in order of definition)."""
+    def exercise(self, title: str, hints: Sequence[str], *, function: str | None = None
+                 ) -> Callable[[Callable], Exercise]:
+        """Decorator: the checker function below becomes exercise N (in order of definition).
+        ``function``: the answer is a function of that name (anything else is refused)."""
 
         def register(checker: Callable[[Any], str]) -> Exercise:
-            exercise = Exercise(self, len(self.exercises) + 1, title, checker, hints)
+            exercise = Exercise(self, len(self.exercises) + 1, title, checker, hints, function)
             self.exercises.append(exercise)
             return exercise
 

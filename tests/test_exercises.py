@@ -335,3 +335,11 @@ def test_ch04_ex2_a_400_is_real_and_retrying_it_is_named(legacy_server, capsys) 
     wrong = checks_04.exercise2.check(policy(url, retry=retry_if_exception(lambda e: True)))
     assert wrong.passed is False and "a 400 (BadRequestError) was tried 3 times" in wrong.message
     assert checks_04.exercise2.check(policy(url))
+
+
+@pytest.mark.parametrize("exercise, name", [(checks_02.exercise1, "stream_to_deltas"),
+                                            (checks_02.exercise2, "decode_chunks"),
+                                            (checks_04.exercise1, "generate_or_explain")])
+def test_an_answer_that_is_not_a_function_is_named(exercise, name) -> None:
+    result = exercise.check("a string", reference=True)
+    assert result.passed is False and f"expected your function {name}" in result.message
