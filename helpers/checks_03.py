@@ -33,8 +33,7 @@ def _legacy_url() -> str:
 def _openai_url() -> str:
     from helpers.servers import KINDS
 
-    return (KINDS["openai"].remote_url()
-            or f"http://{settings.LOCAL_HOST}:{settings.openai_port()}/v1")
+    return KINDS["openai"].url()
 
 
 def _post(url: str, payload: dict, server: str) -> Any:

@@ -16,7 +16,7 @@ import inspect
 import io
 from typing import Any
 
-from helpers import errors, settings
+from helpers import errors
 from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
@@ -33,8 +33,9 @@ def _server_url(function: Any) -> str:
         default = inspect.Parameter.empty
     if isinstance(default, str) and default.startswith("http"):
         return default
-    base = settings.remote_legacy_url() or f"http://{settings.LOCAL_HOST}:{settings.legacy_port()}"
-    return base + "/generate"
+    from helpers.servers import KINDS
+
+    return KINDS["legacy"].url() + "/generate"
 
 
 def _expected_error(url: str, **fields: Any) -> errors.VLLMCourseError:

@@ -140,8 +140,7 @@ def _made_up_stream(pieces: list[str], usage: bool) -> list[dict]:
 def _openai_v1() -> str:
     from helpers.servers import KINDS
 
-    return (KINDS["openai"].remote_url()
-            or f"http://{settings.LOCAL_HOST}:{settings.openai_port()}/v1")
+    return KINDS["openai"].url()
 
 
 def _server_stream(v1: str) -> list[dict]:

@@ -28,9 +28,7 @@ def _base_url(kind: str) -> str:
     """The learner's server of ``kind``: the room's when set, else the local one."""
     from helpers.servers import KINDS
 
-    spec = KINDS[kind]
-    return spec.remote_url() or (f"http://{settings.LOCAL_HOST}:{spec.default_port()}"
-                                 f"{spec.url_suffix}")
+    return KINDS[kind].url()
 
 
 def _remote() -> bool:

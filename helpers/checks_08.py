@@ -29,9 +29,7 @@ def _v1() -> str:
     """The learner's OpenAI-compatible server: the room's when set, else the local one."""
     from helpers.servers import KINDS
 
-    spec = KINDS["openai"]
-    return spec.remote_url() or (f"http://{settings.LOCAL_HOST}:{spec.default_port()}"
-                                 f"{spec.url_suffix}")
+    return KINDS["openai"].url()
 
 
 def _post(path: str, body: dict) -> dict:

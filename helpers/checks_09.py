@@ -30,8 +30,7 @@ def v1_url() -> str:
     """The learner's OpenAI-compatible server: the room's in a workshop, else the local one."""
     from helpers.servers import KINDS
 
-    remote = KINDS["openai"].remote_url()
-    return remote or f"http://{settings.LOCAL_HOST}:{settings.openai_port()}/v1"
+    return KINDS["openai"].url()
 
 
 def v1_post(path: str, body: dict) -> dict:

@@ -70,6 +70,12 @@ class ServerKind:
             url = url.removesuffix(self.remote_request_path)
         return url if url.endswith(self.url_suffix) else url + self.url_suffix
 
+    def url(self) -> str:
+        """Where a client reaches this kind: the remote one when its variable is set (a
+        workshop room), else the local port, with :attr:`url_suffix`."""
+        return self.remote_url() or (f"http://{settings.LOCAL_HOST}:{self.default_port()}"
+                                     f"{self.url_suffix}")
+
     def program(self) -> list[str]:
         """The start of the command line: the interpreter and module, or the console script."""
         if self.module:

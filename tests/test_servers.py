@@ -46,6 +46,13 @@ def test_a_remote_url_is_the_kind_s_base_url(clean_env, kind, given, url) -> Non
     assert KINDS[kind].remote_url() is None
     clean_env.setenv(KINDS[kind].remote_variable, given)
     assert KINDS[kind].remote_url() == url
+    assert KINDS[kind].url() == url  # the remote one wins over the local port
+
+
+def test_a_kind_s_url_is_its_local_port_unless_a_remote_one_is_set(clean_env) -> None:
+    clean_env.setenv("VLLM_COURSE_OPENAI_PORT", "8101")
+    assert KINDS["openai"].url() == "http://127.0.0.1:8101/v1"
+    assert KINDS["legacy"].url() == "http://127.0.0.1:8000"
 
 
 def test_the_settings_the_chapters_call_read_the_registry(clean_env) -> None:
