@@ -3,9 +3,10 @@
     make bench          # or: .venv/bin/python benchmarks/foundation.py
 
 Prints: model preparation (first call in an empty cache, then a second call),
-server start until healthy in vLLM's two engine modes side by side (the engine core in its
-own process, the default; and inside the API process, ``VLLM_ENABLE_V1_MULTIPROCESSING=0``)
-with the single-stream speed of each, single-stream tokens/s through the helpers versus a
+server start until healthy (and whether the engine core runs in a process of its own: with
+vLLM's ``AsyncLLM``, which the course's server and ``vllm serve`` use, it always does;
+``VLLM_ENABLE_V1_MULTIPROCESSING=0`` changes only the synchronous ``LLM`` class, so there is
+no in-process mode to compare), single-stream tokens/s through the helpers versus a
 raw ``requests`` loop, and the stream decoder's lines/s versus ``iter_lines``
 (``--decoder``: that last figure alone, which needs no server).
 It starts its own servers on free ports and stops them at the end.
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,9 +36,6 @@ from helpers.stream import iter_snapshots  # noqa: E402
 
 PORT = free_port()
 PROMPT = settings.DEFAULT_PROMPT
-#: The engine modes compared: name -> the environment the server starts with.
-ENGINE_MODES = {"engine in its own process (default)": {},
-                "engine in the API process": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
 TOKENS = 96
 ROUNDS = 4  # runs of each client, in ABBA order so that drift hits both alike
 DECODER_ROUNDS = 8  # ABBA rounds of the decoder comparison (16 runs of each)
@@ -56,41 +55,17 @@ def model_preparation() -> tuple[float, float]:
     return first, second
 
 
-def server_start(env: dict[str, str] | None = None) -> tuple[float, launcher.ServerHandle]:
+def server_start() -> tuple[float, launcher.ServerHandle]:
     launcher.stop_server("legacy", port=PORT)
-    saved = {name: os.environ.get(name) for name in env or {}}
-    os.environ.update(env or {})
-    try:
-        start = time.perf_counter()
-        handle = launcher.start_server("legacy", port=PORT, progress=False)
-        return time.perf_counter() - start, handle
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    start = time.perf_counter()
+    handle = launcher.start_server("legacy", port=PORT, progress=False)
+    return time.perf_counter() - start, handle
 
 
-def engine_modes(rounds: int = 2) -> None:
-    """Start time and single-stream speed of each engine mode, alternated (ABAB)."""
-    starts: dict[str, list[float]] = {mode: [] for mode in ENGINE_MODES}
-    speeds: dict[str, list[float]] = {mode: [] for mode in ENGINE_MODES}
-    try:
-        for _ in range(rounds):
-            for mode, env in ENGINE_MODES.items():
-                seconds, handle = server_start(env)
-                starts[mode].append(seconds)
-                helpers_stream(handle.url + "/generate")  # warm-up
-                speeds[mode].append(helpers_stream(handle.url + "/generate"))
-    finally:
-        launcher.stop_server("legacy", port=PORT)
-    base = next(iter(ENGINE_MODES))
-    for mode in ENGINE_MODES:
-        start, speed = statistics.median(starts[mode]), statistics.median(speeds[mode])
-        print(f"{mode:38} start -> healthy {start:5.1f} s "
-              f"(ratio {start / statistics.median(starts[base]):.2f}), single stream "
-              f"{speed:5.1f} tok/s (ratio {speed / statistics.median(speeds[base]):.2f})")
+def engine_in_own_process(handle: launcher.ServerHandle) -> bool:
+    """Whether the server's engine core is a child process (``VLLM::EngineCore``)."""
+    children = psutil.Process(handle.pid).children(recursive=True)
+    return any("EngineCor" in child.name() for child in children)
 
 
 def raw_requests_stream(url: str) -> float:
@@ -179,10 +154,10 @@ def main() -> None:
     first, second = model_preparation()
     print(f"model preparation: first {first:.1f} s, second {second * 1000:.2f} ms")
 
-    engine_modes()
     seconds, handle = server_start()
     try:
-        print(f"server start -> healthy: {seconds:.1f} s (goal <= 25 s on 2 cores)")
+        print(f"server start -> healthy: {seconds:.1f} s (goal <= 25 s on 2 cores); engine "
+              f"core in a process of its own: {engine_in_own_process(handle)}")
         url = handle.url + "/generate"
         helpers_stream(url)  # warm-up
         clients = {"raw": raw_requests_stream, "helpers": helpers_stream}
