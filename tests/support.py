@@ -104,3 +104,21 @@ def course_servers_started_after(moment: float) -> list:
     from helpers.launcher import course_processes
 
     return [process for process in course_processes() if process.create_time() >= moment - 1]
+
+
+@pytest.fixture
+def nowhere(monkeypatch) -> str:
+    """The learner's OpenAI-compatible server is a local port where nothing listens (for the
+    checkers: an answer right so far goes on to the server, and the check says it is down)."""
+    from helpers.servers import KINDS
+
+    monkeypatch.delenv(KINDS["openai"].remote_variable, raising=False)
+    monkeypatch.setenv(KINDS["openai"].port_variable, str(free_port()))
+    return KINDS["openai"].url()
+
+
+def verdict_given(exercise, answer):
+    """``exercise.check(answer)``, asserting that it judged (passed or failed, not skipped)."""
+    result = exercise.check(answer)
+    assert result.passed is not None, result.message
+    return result

@@ -16,23 +16,9 @@ from pathlib import Path
 import pytest
 
 from helpers import checks_09
-from helpers.ports import free_port
+from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def nowhere(monkeypatch) -> str:
-    """The learner's OpenAI-compatible server is a local port where nothing listens."""
-    monkeypatch.delenv("VLLM_OPENAI_URL", raising=False)
-    monkeypatch.setenv("VLLM_COURSE_OPENAI_PORT", str(free_port()))
-    return checks_09.v1_url()
-
-
-def check(exercise, answer):
-    result = exercise.check(answer)
-    assert result.passed is not None, result.message
-    return result
 
 
 # Chapter 09, exercise 1: a classifier under a choice constraint -------------------------------
@@ -63,12 +49,12 @@ def no_logprobs(review):
     (lambda review: "positive", "expected two values, (label, probability)"),
 ], ids=["client-keyword", "no-logprobs", "unconstrained", "logprob", "above-one", "label-only"])
 def test_ch09_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = check(checks_09.exercise1, answer)
+    result = verdict_given(checks_09.exercise1, answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch09_ex1_a_label_with_its_space_and_a_probability_pass(capsys) -> None:
-    result = check(checks_09.exercise1, lambda review: (" neutral", 0.5))
+    result = verdict_given(checks_09.exercise1, lambda review: (" neutral", 0.5))
     assert result.passed is True and "neutral 0.50" in result.message
 
 
@@ -98,7 +84,7 @@ def sorted_in_place(choices):
     (lambda choices: list(reversed(choices)), "it is [3, 2, 1, 0]"),
 ], ids=["total", "upside-down", "characters", "sort-in-place", "means", "other"])
 def test_ch09_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = check(checks_09.exercise2, answer)
+    result = verdict_given(checks_09.exercise2, answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -109,14 +95,15 @@ def test_ch09_ex2_the_made_up_candidates_tell_every_order_apart() -> None:
     assert given not in orders.values() and given[::-1] not in orders.values()
 
 
-def test_ch09_ex2_a_right_ranking_goes_on_to_the_server(nowhere, capsys) -> None:
-    result = check(checks_09.exercise2, lambda choices: sorted(choices, key=mean, reverse=True))
+def test_ch09_ex2_a_right_ranking_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
+    result = verdict_given(checks_09.exercise2,
+                           lambda choices: sorted(choices, key=mean, reverse=True))
     assert result.passed is False and f"to your server, {nowhere}" in result.message
     assert "did not answer" in result.message
 
 
 def test_ch09_ex3_a_grammar_is_a_string(capsys) -> None:
-    result = check(checks_09.exercise3, ["root ::= [0-9]"])
+    result = verdict_given(checks_09.exercise3, ["root ::= [0-9]"])
     assert result.passed is False and "expected your grammar as a string" in result.message
 
 
@@ -136,9 +123,9 @@ def test_ch09_ex3_on_the_server(openai_server, monkeypatch, capsys) -> None:
              "needs a rule named root"),
             ('root ::= [0-9]+ "-" [0-9]+ "-" [0-9]+', "lets the text go on"),
             ('root ::= [0-9] [0-9] [0-9] [0-9] "-" [0-9] [0-9] "-" [0-9] [0-9]', "Allow only")]:
-        result = check(checks_09.exercise3, grammar)
+        result = verdict_given(checks_09.exercise3, grammar)
         assert result.passed is False and message in result.message, (grammar, result.message)
-    assert check(checks_09.exercise3, REFERENCE_DATE).passed
+    assert verdict_given(checks_09.exercise3, REFERENCE_DATE).passed
 
 
 

@@ -15,24 +15,10 @@ from typing import Literal
 
 import pytest
 
-from helpers import checks_09, checks_11
-from helpers.ports import free_port
+from helpers import checks_11
+from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def nowhere(monkeypatch) -> str:
-    """The learner's OpenAI-compatible server is a local port where nothing listens."""
-    monkeypatch.delenv("VLLM_OPENAI_URL", raising=False)
-    monkeypatch.setenv("VLLM_COURSE_OPENAI_PORT", str(free_port()))
-    return checks_09.v1_url()
-
-
-def check(exercise, answer):
-    result = exercise.check(answer)
-    assert result.passed is not None, result.message
-    return result
 
 
 # Chapter 11, exercise 1: a tool of your own (its own inputs and its schema come first) -------
@@ -74,12 +60,12 @@ def palindrome(word: str) -> bool:
     (palindrome_yes, "returned the string 'yes'; expected True or False"),
 ], ids=["untyped", "no-docstring", "printed", "case", "string"])
 def test_ch11_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = check(checks_11.exercise1, answer)
+    result = verdict_given(checks_11.exercise1, answer)
     assert result.passed is False and message in result.message, result.message
 
 
-def test_ch11_ex1_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:
-    result = check(checks_11.exercise1, palindrome)
+def test_ch11_ex1_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
+    result = verdict_given(checks_11.exercise1, palindrome)
     assert result.passed is False and "did not answer" in result.message, result.message
 
 
@@ -116,12 +102,12 @@ def convert(value: float, unit: Literal["celsius", "fahrenheit"]) -> float:
     (convert_text, "expected a number"),
 ], ids=["flipped", "str-unit", "no-docstring", "text"])
 def test_ch11_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = check(checks_11.exercise2, answer)
+    result = verdict_given(checks_11.exercise2, answer)
     assert result.passed is False and message in result.message, result.message
 
 
-def test_ch11_ex2_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:
-    result = check(checks_11.exercise2, convert)
+def test_ch11_ex2_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
+    result = verdict_given(checks_11.exercise2, convert)
     assert result.passed is False and "did not answer" in result.message, result.message
 
 
@@ -157,7 +143,7 @@ def made_up_loop(*, assistant=True, call_id="call-1", printed="pieces"):
 
 
 def test_ch11_ex3_a_made_up_loop_that_does_it_all_passes(capsys) -> None:
-    assert check(checks_11.exercise3, made_up_loop())
+    assert verdict_given(checks_11.exercise3, made_up_loop())
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -172,7 +158,7 @@ def test_ch11_ex3_a_made_up_loop_that_does_it_all_passes(capsys) -> None:
 ], ids=["no-assistant", "wrong-id", "not-printed", "at-once", "arguments", "no-call",
         "returned-none"])
 def test_ch11_ex3_known_mistakes(answer, message, capsys) -> None:
-    result = check(checks_11.exercise3, answer)
+    result = verdict_given(checks_11.exercise3, answer)
     assert result.passed is False and message in result.message, result.message
 
 
