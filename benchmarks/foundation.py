@@ -3,11 +3,11 @@
     make bench          # or: .venv/bin/python benchmarks/foundation.py
 
 Prints: model preparation (first call in an empty cache, then a second call),
-server start until healthy (and whether the engine core runs in a process of its own: with
-vLLM's ``AsyncLLM``, which the course's server and ``vllm serve`` use, it always does;
-``VLLM_ENABLE_V1_MULTIPROCESSING=0`` changes only the synchronous ``LLM`` class, so there is
-no in-process mode to compare), single-stream tokens/s through the helpers versus a
-raw ``requests`` loop, and the stream decoder's lines/s versus ``iter_lines``
+server start until healthy in vLLM's two process layouts on a CPU, alternated, with the
+single-stream speed and memory of each (the engine core always runs in a process of its own;
+the course's default runs the model inside it, ``VLLM_ENABLE_V1_MULTIPROCESSING=0``, and
+vLLM's own default adds a worker process for the model), single-stream tokens/s through
+the helpers versus a raw ``requests`` loop, and the stream decoder's lines/s versus ``iter_lines``
 (``--decoder``: that last figure alone, which needs no server).
 It starts its own servers on free ports and stops them at the end.
 """
@@ -37,6 +37,9 @@ from helpers.stream import iter_snapshots  # noqa: E402
 PORT = free_port()
 PROMPT = settings.DEFAULT_PROMPT
 TOKENS = 96
+#: The CPU process layouts compared: name -> VLLM_ENABLE_V1_MULTIPROCESSING.
+LAYOUTS = {"model in the engine core (course default)": "0",
+           "model in a worker process (vLLM's default)": "1"}
 ROUNDS = 4  # runs of each client, in ABBA order so that drift hits both alike
 DECODER_ROUNDS = 8  # ABBA rounds of the decoder comparison (16 runs of each)
 
@@ -55,17 +58,54 @@ def model_preparation() -> tuple[float, float]:
     return first, second
 
 
-def server_start() -> tuple[float, launcher.ServerHandle]:
+def server_start(layout: str | None = None) -> tuple[float, launcher.ServerHandle]:
+    """Seconds until a fresh legacy server is healthy, with ``layout``'s process layout."""
     launcher.stop_server("legacy", port=PORT)
-    start = time.perf_counter()
-    handle = launcher.start_server("legacy", port=PORT, progress=False)
-    return time.perf_counter() - start, handle
+    saved = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    if layout:
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = LAYOUTS[layout]
+    try:
+        start = time.perf_counter()
+        handle = launcher.start_server("legacy", port=PORT, progress=False)
+        return time.perf_counter() - start, handle
+    finally:
+        if saved is None:
+            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+        else:
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = saved
 
 
-def engine_in_own_process(handle: launcher.ServerHandle) -> bool:
-    """Whether the server's engine core is a child process (``VLLM::EngineCore``)."""
-    children = psutil.Process(handle.pid).children(recursive=True)
-    return any("EngineCor" in child.name() for child in children)
+def processes(handle: launcher.ServerHandle) -> tuple[list[str], float]:
+    """The server's child process names and the whole group's unique memory (GiB)."""
+    leader = psutil.Process(handle.pid)
+    group = [leader, *leader.children(recursive=True)]
+    return ([child.name() for child in group[1:]],
+            sum(process.memory_full_info().uss for process in group) / 2**30)
+
+
+def layouts(rounds: int = 2) -> None:
+    """Start time, single-stream speed and memory of each layout, alternated (ABAB)."""
+    starts: dict[str, list[float]] = {name: [] for name in LAYOUTS}
+    speeds: dict[str, list[float]] = {name: [] for name in LAYOUTS}
+    shapes: dict[str, tuple[list[str], float]] = {}
+    try:
+        for _ in range(rounds):
+            for name in LAYOUTS:
+                seconds, handle = server_start(name)
+                starts[name].append(seconds)
+                helpers_stream(handle.url + "/generate")  # warm-up
+                speeds[name].append(helpers_stream(handle.url + "/generate"))
+                shapes[name] = processes(handle)
+    finally:
+        launcher.stop_server("legacy", port=PORT)
+    base = next(iter(LAYOUTS))
+    for name in LAYOUTS:
+        start, speed = statistics.median(starts[name]), statistics.median(speeds[name])
+        children, memory = shapes[name]
+        print(f"{name:44} start -> healthy {start:5.1f} s (ratio "
+              f"{start / statistics.median(starts[base]):.2f}), single stream {speed:5.1f} tok/s "
+              f"(ratio {speed / statistics.median(speeds[base]):.2f}), {memory:.2f} GiB, "
+              f"children {children}")
 
 
 def raw_requests_stream(url: str) -> float:
@@ -154,10 +194,10 @@ def main() -> None:
     first, second = model_preparation()
     print(f"model preparation: first {first:.1f} s, second {second * 1000:.2f} ms")
 
+    layouts()
     seconds, handle = server_start()
     try:
-        print(f"server start -> healthy: {seconds:.1f} s (goal <= 25 s on 2 cores); engine "
-              f"core in a process of its own: {engine_in_own_process(handle)}")
+        print(f"server start -> healthy: {seconds:.1f} s (goal <= 25 s on 2 cores)")
         url = handle.url + "/generate"
         helpers_stream(url)  # warm-up
         clients = {"raw": raw_requests_stream, "helpers": helpers_stream}

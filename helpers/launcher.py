@@ -42,6 +42,7 @@ __all__ = [
     "is_healthy",
     "server_command",
     "start_server",
+    "start_servers",
     "stop_all",
     "stop_server",
     "workshop_variables",
@@ -216,6 +217,41 @@ def start_server(
         _processes.forget(kind, port)
     _check_port_free(host, port)
     return _start(spec, model, host, port, url, extra_args, timeout, progress, api_key)
+
+
+def start_servers(starts: list[dict], *, progress: bool = True) -> list[ServerHandle]:
+    """Start several servers at once: :func:`start_server` with each dict's arguments, each in
+    a thread of its own. A start is mostly one process importing vLLM on one core, so three
+    engines are healthy in 0.6x the time of one after another (2 cores, measured side by
+    side). Returns the handles in order; if any start fails, the first error is raised once
+    every start has ended (the servers that did start keep running)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from helpers.model import resolve_model
+
+    device = detect_device()
+    prepared = [dict(options) for options in starts]
+    for options in prepared:  # convert the bundled model once, before the threads
+        spec = kind_named(options.get("kind", "legacy"))
+        if spec.serves_model and not spec.remote_url():
+            options["model"] = resolve_model(options.get("model") or default_model(device))
+    if not prepared:
+        return []
+    begun = time.monotonic()
+
+    def start(options: dict) -> ServerHandle:
+        handle = start_server(**options, progress=False)
+        if progress:
+            print(f"{kind_named(handle.kind).title}: healthy at {handle.url} after "
+                  f"{time.monotonic() - begun:.0f} s", flush=True)
+        return handle
+
+    with ThreadPoolExecutor(len(prepared)) as pool:
+        futures = [pool.submit(start, options) for options in prepared]
+    errors = [future.exception() for future in futures if future.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [future.result() for future in futures]
 
 
 def workshop_variables() -> list[str]:

@@ -310,6 +310,16 @@ def test_the_server_listens_on_loopback_only(legacy_server) -> None:
     assert listening == {"127.0.0.1"}
 
 
+def test_on_a_cpu_the_engine_core_runs_the_model_itself(legacy_server) -> None:
+    """The course's CPU default (``helpers.runtime.engine_environment``): the engine core is a
+    child process of its own, and it runs the model without a further worker process."""
+    import psutil
+
+    names = [child.name() for child in psutil.Process(legacy_server.pid).children(recursive=True)]
+    assert sum("EngineCor" in name for name in names) == 1, names
+    assert not any("Worker" in name for name in names), names
+
+
 # --- load shedding: a workshop server that answers 503 with Retry-After ---------------------
 
 @server_fixture(scope="module")

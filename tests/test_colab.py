@@ -62,6 +62,10 @@ def test_gpu_path_commands(monkeypatch) -> None:
                           "--gpu-memory-utilization", "0.4"]
     env = runtime.engine_environment("gpu", local_model=False)
     assert "HF_HUB_OFFLINE" not in env and "VLLM_CPU_KVCACHE_SPACE" not in env
+    # A GPU worker keeps vLLM's default process layout; only the CPU drops the worker process.
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in env
+    cpu = runtime.engine_environment("cpu", local_model=True)
+    assert cpu["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
 
 
 @pytest.mark.parametrize(("device", "eager"), [("gpu", False), ("cpu", True)])

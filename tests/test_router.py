@@ -18,7 +18,7 @@ from openai import OpenAI
 from helpers import settings
 from helpers.launcher import stop_server
 from helpers.metrics import metric_value
-from tests.support import PROMPT, own_server, server_fixture
+from tests.support import PROMPT, own_server, own_servers, server_fixture
 
 
 def served(replica) -> float:
@@ -28,8 +28,8 @@ def served(replica) -> float:
 
 @server_fixture(scope="module")
 def replicas():
-    with own_server("openai") as first, own_server("openai") as second:
-        yield first, second
+    with own_servers("openai", 2) as both:
+        yield tuple(both)
 
 
 @server_fixture(scope="module")
