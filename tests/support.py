@@ -56,26 +56,6 @@ def own_server(kind: str = "legacy", **options) -> Iterator[ServerHandle]:
         stop_server(kind, port=port)
 
 
-@contextlib.contextmanager
-def own_servers(kind: str, count: int, **options) -> Iterator[list[ServerHandle]]:
-    """``count`` servers of ``kind`` on free ports, started at once (``start_servers``: 0.6x
-    the time of one after another), for one test or module; stopped after."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    try:
-        handles = start_servers([dict(kind=kind, port=port, **options) for port in ports],
-                                progress=False)
-        if not all(handle.started for handle in handles):
-            raise RuntimeError(f"ports {ports} already had servers: the test would not own them")
-        yield handles
-    finally:
-        for port in ports:
-            stop_server(kind, port=port)
-
-
 def record(name: str, value: object) -> None:
     """Add one figure to the report that ``make reliability`` prints (no-op otherwise)."""
     path = os.environ.get("RELIABILITY_REPORT")
@@ -99,11 +79,45 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def course_servers_started_after(moment: float) -> list:
-    """Course servers (process-group leaders) of this user created after ``moment``."""
+#: Given to a run a test starts (an attendee's notebooks, a subset of the suite): every server
+#: that run starts inherits it, so the test finds exactly those, whatever else runs meanwhile
+#: (the other session of ``make test``, a learner's notebook).
+PROBE = "COURSE_TEST_PROBE"
+
+
+@contextlib.contextmanager
+def paused_session_servers() -> Iterator[None]:
+    """Stop this test session's own servers while a test needs their memory; start them again
+    afterwards (both at once) on the same ports, so later tests and notebooks find them."""
+    from helpers import _processes
+    from helpers.servers import KINDS
+
+    paused = []
+    for kind, spec in KINDS.items():
+        state = _processes.read(kind, spec.default_port())
+        if state is not None and _processes.runs(state):
+            stop_server(kind, port=state.port)
+            paused.append(kind)
+    try:
+        yield
+    finally:
+        start_servers([dict(kind=kind) for kind in paused], progress=False)
+
+
+def course_servers_probed(value: str) -> list:
+    """Course servers (process-group leaders) whose environment has ``PROBE=value``."""
+    import psutil
+
     from helpers.launcher import course_processes
 
-    return [process for process in course_processes() if process.create_time() >= moment - 1]
+    found = []
+    for process in course_processes():
+        try:
+            if process.environ().get(PROBE) == value:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
 
 
 @pytest.fixture

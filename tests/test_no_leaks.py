@@ -9,49 +9,53 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
-from tests.support import course_servers_started_after
+from tests.support import PROBE, course_servers_probed
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = "notebooks/00_start_the_server.ipynb"
 
 
-def _run_pytest(*args: str) -> subprocess.Popen:
+def _run_pytest(probe: str, *args: str) -> subprocess.Popen:
+    """A test session of its own (the cache and port range kept, the session's ports not);
+    every server it starts carries ``PROBE=probe``."""
+    kept = ("VLLM_COURSE_CACHE", "VLLM_COURSE_FREE_PORTS")
     env = {name: value for name, value in os.environ.items()
-           if not name.startswith("VLLM_COURSE_") or name == "VLLM_COURSE_CACHE"}
+           if not name.startswith("VLLM_COURSE_") or name in kept}
     return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                             *args], cwd=ROOT, env={**env, PROBE: probe},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _left_behind(started: float, timeout: float = 60) -> list:
+def _left_behind(probe: str, timeout: float = 60) -> list:
     deadline = time.monotonic() + timeout  # a SIGTERMed server may take seconds to exit
-    while (left := course_servers_started_after(started)) and time.monotonic() < deadline:
+    while (left := course_servers_probed(probe)) and time.monotonic() < deadline:
         time.sleep(1)
     return [" ".join(process.cmdline())[:120] for process in left]
 
 
 def test_a_subset_run_that_ends_leaves_no_server(starts_servers) -> None:
-    started = time.time()
-    run = _run_pytest(CHAPTER)
+    probe = uuid.uuid4().hex
+    run = _run_pytest(probe, CHAPTER)
     output, _ = run.communicate(timeout=900)
     assert run.returncode == 0, output[-3000:]
-    assert _left_behind(started) == []
+    assert _left_behind(probe) == []
 
 
 def test_a_subset_run_stopped_by_sigterm_leaves_no_server(starts_servers) -> None:
-    started = time.time()
-    run = _run_pytest(CHAPTER)
+    probe = uuid.uuid4().hex
+    run = _run_pytest(probe, CHAPTER)
     try:
         deadline = time.monotonic() + 600
-        while not course_servers_started_after(started) and time.monotonic() < deadline:
+        while not course_servers_probed(probe) and time.monotonic() < deadline:
             assert run.poll() is None, "the run ended before its server started"
             time.sleep(1)
-        assert course_servers_started_after(started), "the run never started a server"
+        assert course_servers_probed(probe), "the run never started a server"
         run.send_signal(signal.SIGTERM)  # mid-run, with its server up
         output, _ = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
             run.kill()
-    assert _left_behind(started) == [], output[-2000:]
+    assert _left_behind(probe) == [], output[-2000:]

@@ -18,7 +18,7 @@ from openai import OpenAI
 from helpers import settings
 from helpers.launcher import stop_server
 from helpers.metrics import metric_value
-from tests.support import PROMPT, own_server, own_servers, server_fixture
+from tests.support import PROMPT, own_server, server_fixture
 
 
 def served(replica) -> float:
@@ -27,9 +27,11 @@ def served(replica) -> float:
 
 
 @server_fixture(scope="module")
-def replicas():
-    with own_servers("openai", 2) as both:
-        yield tuple(both)
+def replicas(openai_server):
+    """The session's OpenAI-compatible server and one more (an engine fewer for this machine's
+    memory, with a second session of ``make test`` running beside this one)."""
+    with own_server("openai") as second:
+        yield openai_server, second
 
 
 @server_fixture(scope="module")

@@ -12,19 +12,20 @@ import os
 import stat
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
 from helpers import room, settings
-from helpers.launcher import course_processes
 from helpers.ports import free_port
 from helpers.servers import KINDS
-from tests.support import server_fixture
+from tests.support import PROBE, course_servers_probed, paused_session_servers, server_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "workshop-key-7d41"
+ATTENDEE = uuid.uuid4().hex  # every server an attendee's run started would carry it
 CHAPTERS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb")
                   if path.name[:2] >= "01")  # every chapter but 00 (starting a server)
 
@@ -46,22 +47,24 @@ def attendee_python(tmp_path_factory) -> Path:
 def the_room():
     """The room, started the way the README tells the instructor, on free ports here.
 
-    Its three engines run beside the session's two (2.4 GiB each on a CPU: 12 of this
-    machine's 24 GiB; ``benchmarks/foundation.py`` measures one).
+    The session's own servers pause meanwhile: ``make test`` runs a second session beside
+    this one, and the room's three engines with its servers are what this machine's memory
+    holds (2.4 GiB each on a CPU).
     """
     ports = room.RoomPorts(free_port(), free_port(), free_port())
     env = {**os.environ, "VLLM_API_KEY": KEY, "VLLM_COURSE_LEGACY_PORT": str(ports.legacy),
            "VLLM_COURSE_OPENAI_PORT": str(ports.openai),
            "VLLM_COURSE_ROUTER_PORT": str(ports.router)}
-    try:
-        started = subprocess.run(
-            [sys.executable, "-m", "helpers.launcher", "room", "--host", "127.0.0.1",
-             "--public-host", "127.0.0.1"], cwd=ROOT, env=env, capture_output=True,
-            text=True, timeout=1200)
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield ports, started.stdout
-    finally:
-        room.stop_room(ports)
+    with paused_session_servers():
+        try:
+            started = subprocess.run(
+                [sys.executable, "-m", "helpers.launcher", "room", "--host", "127.0.0.1",
+                 "--public-host", "127.0.0.1"], cwd=ROOT, env=env, capture_output=True,
+                text=True, timeout=1200)
+            assert started.returncode == 0, started.stderr[-3000:]
+            yield ports, started.stdout
+        finally:
+            room.stop_room(ports)
 
 
 def _card_variables() -> dict[str, str]:
@@ -78,7 +81,8 @@ def _card_variables() -> dict[str, str]:
 def attendee_env(the_room, tmp_path) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("VLLM_COURSE_") and name != "VLLM_API_KEY"}
-    return {**env, **_card_variables(), "VLLM_COURSE_CACHE": str(tmp_path / "attendee-cache")}
+    return {**env, **_card_variables(), "VLLM_COURSE_CACHE": str(tmp_path / "attendee-cache"),
+            PROBE: ATTENDEE}
 
 
 def test_the_room_prints_the_card_without_the_key(the_room) -> None:
@@ -152,7 +156,6 @@ def test_the_setup_check_says_what_is_wrong(attendee_python, attendee_env) -> No
 def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_room) -> None:
     """Chapters 01 to the last run to the end against the room; no server starts on the
     attendee's side."""
-    before = {process.pid for process in course_processes()}
     # --noconftest: an attendee runs the notebooks, not the developers' test session (whose
     # conftest gives every run servers of its own).
     result = subprocess.run([str(attendee_python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -160,8 +163,8 @@ def test_every_chapter_runs_for_an_attendee(attendee_python, attendee_env, the_r
                             capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-6000:]
     assert len(CHAPTERS) >= 10
-    after = {process.pid for process in course_processes()}
-    assert after <= before, f"a course server started during the attendee's run: {after - before}"
+    started = course_servers_probed(ATTENDEE)
+    assert not started, f"a course server started during the attendee's run: {started}"
     servers = Path(attendee_env["VLLM_COURSE_CACHE"]) / "servers"
     assert not servers.exists() or not any(servers.iterdir())
     for handle_log in (room.card_path().parent / "logs").glob("*.log"):
