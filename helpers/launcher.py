@@ -220,11 +220,16 @@ def start_server(
 
 
 def start_servers(starts: list[dict], *, progress: bool = True) -> list[ServerHandle]:
-    """Start several servers at once: :func:`start_server` with each dict's arguments, each in
-    a thread of its own. A start is mostly one process importing vLLM on one core, so three
-    engines are healthy in 0.6x the time of one after another (2 cores, measured side by
-    side). Returns the handles in order; if any start fails, the first error is raised once
-    every start has ended (the servers that did start keep running)."""
+    """Start several servers: :func:`start_server` with each dict's arguments.
+
+    On a CPU they start at once, each in a thread of its own: a start is mostly one process
+    importing vLLM on one core, so three engines are healthy in 0.6x the time of one after
+    another (2 cores, measured side by side). On a GPU they start one after another: an
+    engine sizes its KV cache from the whole device's free memory, so two starting together
+    each count the other's loading as their own (vLLM issue 55827: a KV cache too small, or
+    "No available memory for the cache blocks"). Returns the handles in order; if any start
+    fails, the first error is raised once every start has ended (the servers that did start
+    keep running)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from helpers.model import resolve_model
@@ -246,7 +251,7 @@ def start_servers(starts: list[dict], *, progress: bool = True) -> list[ServerHa
                   f"{time.monotonic() - begun:.0f} s", flush=True)
         return handle
 
-    with ThreadPoolExecutor(len(prepared)) as pool:
+    with ThreadPoolExecutor(len(prepared) if device == "cpu" else 1) as pool:
         futures = [pool.submit(start, options) for options in prepared]
     errors = [future.exception() for future in futures if future.exception() is not None]
     if errors:

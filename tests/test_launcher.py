@@ -197,3 +197,29 @@ def test_a_server_is_still_known_after_the_clock_was_stepped(tmp_path) -> None:
     finally:
         _processes.terminate(process.pid, 5)
     assert not _processes.runs(state)
+
+
+@pytest.mark.parametrize(("device", "together"), [("cpu", True), ("gpu", False)])
+def test_several_servers_start_together_on_a_cpu_only(monkeypatch, device, together) -> None:
+    """On a GPU, engines starting together would size their KV caches from each other's
+    loading (vLLM issue 55827): there ``start_servers`` starts them one after another."""
+    import threading
+
+    monkeypatch.setenv("VLLM_COURSE_DEVICE", device)
+    running, most = set(), [0]
+    lock = threading.Lock()
+
+    def start(kind, **options):  # a start that takes a while, in place of an engine
+        with lock:
+            running.add(options["port"])
+            most[0] = max(most[0], len(running))
+        time.sleep(0.3)
+        with lock:
+            running.discard(options["port"])
+        return launcher.ServerHandle(kind, f"http://127.0.0.1:{options['port']}")
+
+    monkeypatch.setattr(launcher, "start_server", start)
+    handles = launcher.start_servers([dict(kind="openai", model="/a/model", port=port)
+                                      for port in (1, 2, 3)], progress=False)
+    assert [handle.port for handle in handles] == [1, 2, 3]
+    assert (most[0] == 3) is together and (most[0] == 1) is not together
