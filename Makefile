@@ -64,10 +64,8 @@ run: setup
 	@echo "    $(VENV)/bin/jupyter lab notebooks/"
 	@echo "Stop it with: $(PY) -m helpers.launcher stop"
 
-# Two pytest sessions at once, the tests and the chapters (tools/run_tests.py says why and
-# how they stay apart); `$(PY) -m pytest` runs the same tests in one session.
 test: setup
-	$(PY) tools/run_tests.py
+	$(PY) -m pytest
 
 # The tier without servers: pure functions, commands, docs (34-54 s measured on 2 cores).
 test-fast: setup

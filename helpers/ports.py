@@ -25,7 +25,8 @@ def free_port() -> int:
     vLLM engine binds its own internal sockets (and clients their outgoing ones), so it can be
     taken before our server binds it (seen: ``[Errno 98] address already in use``). Ports
     below the ephemeral range are only ever taken on purpose. ``VLLM_COURSE_FREE_PORTS``
-    narrows the search (two test sessions at once search apart, so they never pick the same).
+    narrows the search (two test sessions at once on one machine, given ranges apart, never
+    pick the same port).
     """
     first_ephemeral = ephemeral_range()[0]
     # A router's metrics port is its own + 1000: keep that one below the range too.

@@ -12,8 +12,8 @@ variable                    meaning                                        defau
                             folder)                                        the bundled copy on CPU
 ``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
 ``VLLM_COURSE_FREE_PORTS``  ``LOW-HIGH``: where ``helpers.ports`` picks    20000 to below the
-                            free ports (two test sessions at once get      ephemeral range
-                            ranges apart: ``tools/run_tests.py``)
+                            free ports (two test sessions at once on one   ephemeral range
+                            machine: give them ranges 1,100 apart)
 ==========================  =============================================  =======================
 
 Each kind of server (:data:`helpers.servers.KINDS`) declares two more: the variable that

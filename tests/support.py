@@ -81,7 +81,7 @@ def group_alive(pgid: int) -> bool:
 
 #: Given to a run a test starts (an attendee's notebooks, a subset of the suite): every server
 #: that run starts inherits it, so the test finds exactly those, whatever else runs meanwhile
-#: (the other session of ``make test``, a learner's notebook).
+#: (another test session on this machine, a learner's notebook).
 PROBE = "COURSE_TEST_PROBE"
 
 

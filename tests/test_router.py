@@ -28,8 +28,8 @@ def served(replica) -> float:
 
 @server_fixture(scope="module")
 def replicas(openai_server):
-    """The session's OpenAI-compatible server and one more (an engine fewer for this machine's
-    memory, with a second session of ``make test`` running beside this one)."""
+    """The session's OpenAI-compatible server and one more (an engine start and 2.4 GiB
+    fewer than two of the module's own)."""
     with own_server("openai") as second:
         yield openai_server, second
 
