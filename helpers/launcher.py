@@ -253,9 +253,9 @@ def start_servers(starts: list[dict], *, progress: bool = True) -> list[ServerHa
 
     with ThreadPoolExecutor(len(prepared) if device == "cpu" else 1) as pool:
         futures = [pool.submit(start, options) for options in prepared]
-    errors = [future.exception() for future in futures if future.exception() is not None]
-    if errors:
-        raise errors[0]
+    for future in futures:  # the first failure, once every start has ended
+        if future.exception() is not None:
+            raise future.exception()
     return [future.result() for future in futures]
 
 

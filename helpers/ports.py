@@ -24,15 +24,11 @@ def free_port() -> int:
     Not the kernel's ``bind(0)``: that port comes from the ephemeral range, where a starting
     vLLM engine binds its own internal sockets (and clients their outgoing ones), so it can be
     taken before our server binds it (seen: ``[Errno 98] address already in use``). Ports
-    below the ephemeral range are only ever taken on purpose. ``VLLM_COURSE_FREE_PORTS``
-    narrows the search (two test sessions at once on one machine, given ranges apart, never
-    pick the same port).
+    below the ephemeral range are only ever taken on purpose.
     """
     first_ephemeral = ephemeral_range()[0]
     # A router's metrics port is its own + 1000: keep that one below the range too.
-    low, high = settings.free_port_range() or (LOWEST, min(first_ephemeral, 32768)
-                                               - METRICS_PORT_OFFSET)
-    ports = list(range(low, high))
+    ports = list(range(LOWEST, min(first_ephemeral, 32768) - METRICS_PORT_OFFSET))
     random.shuffle(ports)
     for port in ports:
         with socket.socket() as sock:
@@ -41,7 +37,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port between {low} and {high}")
+    raise RuntimeError(f"no free port between {LOWEST} and {first_ephemeral}")
 
 
 def ephemeral_range() -> tuple[int, int]:

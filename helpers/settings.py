@@ -11,9 +11,6 @@ variable                    meaning                                        defau
 ``VLLM_COURSE_MODEL``       the model the launcher serves (hub id or       the hub copy on a GPU,
                             folder)                                        the bundled copy on CPU
 ``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
-``VLLM_COURSE_FREE_PORTS``  ``LOW-HIGH``: where ``helpers.ports`` picks    20000 to below the
-                            free ports (two test sessions at once on one   ephemeral range
-                            machine: give them ranges 1,100 apart)
 ==========================  =============================================  =======================
 
 Each kind of server (:data:`helpers.servers.KINDS`) declares two more: the variable that
@@ -40,7 +37,6 @@ __all__ = [
     "auth_headers",
     "cache_dir",
     "forced_device",
-    "free_port_range",
     "legacy_port",
     "model_override",
     "openai_port",
@@ -75,18 +71,6 @@ def port(variable: str, default: int) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ValueError(f"{variable}={value!r} is not a port number (1-65535); fix or unset it.")
     return int(value)
-
-
-def free_port_range() -> tuple[int, int] | None:
-    """``VLLM_COURSE_FREE_PORTS`` as ``(low, high)`` (high excluded), or None when unset."""
-    value = _env("VLLM_COURSE_FREE_PORTS")
-    if value is None:
-        return None
-    low, _, high = value.partition("-")
-    if not (low.isdigit() and high.isdigit() and 0 < int(low) < int(high) <= 65536):
-        raise ValueError(f"VLLM_COURSE_FREE_PORTS={value!r} is not a range like 20000-24000; "
-                         "fix or unset it.")
-    return int(low), int(high)
 
 
 def url(variable: str) -> str | None:

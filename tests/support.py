@@ -106,18 +106,11 @@ def paused_session_servers() -> Iterator[None]:
 
 def course_servers_probed(value: str) -> list:
     """Course servers (process-group leaders) whose environment has ``PROBE=value``."""
-    import psutil
-
+    from helpers import _processes
     from helpers.launcher import course_processes
 
-    found = []
-    for process in course_processes():
-        try:
-            if process.environ().get(PROBE) == value:
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
+    probed = {process.pid for process in _processes.marked(PROBE, value)}
+    return [process for process in course_processes() if process.pid in probed]
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ CHAPTER = "notebooks/00_start_the_server.ipynb"
 
 
 def _run_pytest(probe: str, *args: str) -> subprocess.Popen:
-    """A test session of its own (the cache and port range kept, the session's ports not);
-    every server it starts carries ``PROBE=probe``."""
-    kept = ("VLLM_COURSE_CACHE", "VLLM_COURSE_FREE_PORTS")
+    """A test session of its own (the cache kept, the session's ports not); every server it
+    starts carries ``PROBE=probe``."""
     env = {name: value for name, value in os.environ.items()
-           if not name.startswith("VLLM_COURSE_") or name in kept}
+           if not name.startswith("VLLM_COURSE_") or name == "VLLM_COURSE_CACHE"}
     return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              *args], cwd=ROOT, env={**env, PROBE: probe},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

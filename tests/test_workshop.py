@@ -47,8 +47,8 @@ def attendee_python(tmp_path_factory) -> Path:
 def the_room():
     """The room, started the way the README tells the instructor, on free ports here.
 
-    The session's own servers pause meanwhile, so that a second test session on this machine
-    (``VLLM_COURSE_FREE_PORTS`` keeps its ports apart) still finds memory for its engines.
+    The session's own servers pause meanwhile: nothing uses them, and the room's three
+    engines get their memory (2.4 GiB each on a CPU).
     """
     ports = room.RoomPorts(free_port(), free_port(), free_port())
     env = {**os.environ, "VLLM_API_KEY": KEY, "VLLM_COURSE_LEGACY_PORT": str(ports.legacy),
