@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from helpers import _processes
-from helpers.launcher import ServerHandle, start_server, stop_server
+from helpers.launcher import ServerHandle, start_servers, stop_server
 from helpers.ports import free_port
 from helpers.servers import KINDS
 from tests.support import SERVER_FIXTURES, server_fixture
@@ -100,21 +100,38 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         _processes.spawn = spawn
 
 
-def _session_server(kind: str):
-    assert kind in KINDS
-    handle = start_server(kind, progress=False)
-    yield handle
-    stop_server(kind, port=handle.port)
+#: The session's servers, by the fixture that hands each out.
+_SESSION_KINDS = {"legacy_server": "legacy", "openai_server": "openai"}
+_KINDS_USED = pytest.StashKey[list]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Note which of the session's servers the selected tests use (with their fixtures)."""
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    session.config.stash[_KINDS_USED] = [kind for name, kind in _SESSION_KINDS.items()
+                                         if name in used]
 
 
 @server_fixture(scope="session")
-def legacy_server() -> ServerHandle:
-    yield from _session_server("legacy")
+def session_servers(request: pytest.FixtureRequest) -> dict[str, ServerHandle]:
+    """The session's servers, started together when a test first needs one: each start is
+    mostly one process importing vLLM on one core (launcher.start_servers)."""
+    kinds = request.config.stash.get(_KINDS_USED, None) or list(_SESSION_KINDS.values())
+    handles = dict(zip(kinds, start_servers([dict(kind=kind) for kind in kinds],
+                                            progress=False), strict=True))
+    yield handles
+    for kind, handle in handles.items():
+        stop_server(kind, port=handle.port)
 
 
 @server_fixture(scope="session")
-def openai_server() -> ServerHandle:
-    yield from _session_server("openai")
+def legacy_server(session_servers) -> ServerHandle:
+    return session_servers["legacy"]
+
+
+@server_fixture(scope="session")
+def openai_server(session_servers) -> ServerHandle:
+    return session_servers["openai"]
 
 
 @server_fixture

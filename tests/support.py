@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from helpers import settings
-from helpers.launcher import ServerHandle, start_server, start_servers, stop_server
+from helpers.launcher import ServerHandle, start_server, stop_server
 from helpers.ports import free_port
 
 PROMPT = settings.DEFAULT_PROMPT
@@ -83,25 +83,6 @@ def group_alive(pgid: int) -> bool:
 #: that run starts inherits it, so the test finds exactly those, whatever else runs meanwhile
 #: (another test session on this machine, a learner's notebook).
 PROBE = "COURSE_TEST_PROBE"
-
-
-@contextlib.contextmanager
-def paused_session_servers() -> Iterator[None]:
-    """Stop this test session's own servers while a test needs their memory; start them again
-    afterwards (both at once) on the same ports, so later tests and notebooks find them."""
-    from helpers import _processes
-    from helpers.servers import KINDS
-
-    paused = []
-    for kind, spec in KINDS.items():
-        state = _processes.read(kind, spec.default_port())
-        if state is not None and _processes.runs(state):
-            stop_server(kind, port=state.port)
-            paused.append(kind)
-    try:
-        yield
-    finally:
-        start_servers([dict(kind=kind) for kind in paused], progress=False)
 
 
 def course_servers_probed(value: str) -> list:

@@ -18,8 +18,7 @@ from tests.support import SERVER_FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What starts a server (or a process that starts one) in the tests and their fixtures.
-STARTERS = {"own_server", "start_server", "start_servers", "_session_server", "router_over",
-            "start_room", "paused_session_servers"}
+STARTERS = {"own_server", "start_server", "start_servers", "router_over", "start_room"}
 
 
 def _fixtures(path: Path) -> list[tuple[str, str, set[str]]]:
