@@ -16,14 +16,16 @@ PROFILES := '.[cpu,dev]'
 # machines serve it). On a laptop: TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 EXTRA_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-# uv installs the same packages as pip, five times faster (measured side by side here, cold
-# caches: pip 151 s, uv 30 s). It does not read pip's configuration, so the find-links pip is
-# configured with (where this project's machines keep the CPU torch) are passed on, and with
-# TORCH_INDEX it searches every index as pip does. Should uv fail (or not install), pip
-# installs instead. --compile-bytecode: pip writes each module's .pyc at install time, uv only
-# when asked. Without them, a machine with PYTHONDONTWRITEBYTECODE=1 (this project's CI,
-# many containers) compiles vLLM, torch and transformers from source in every process:
-# importing vLLM took 22 s instead of 9 s here, and a server start imports it twice.
+# uv installs the same packages as pip, faster (measured side by side here, cold caches: pip
+# 151 s, uv 30 s before it compiled bytecode). It does not read pip's configuration, so the
+# find-links pip is configured with (where this project's machines keep the CPU torch) are
+# passed on, and with TORCH_INDEX it searches every index as pip does. Should uv fail (or not
+# install), pip installs instead. --compile-bytecode: pip writes each module's .pyc at
+# install time, uv only when asked. These machines set PYTHONDONTWRITEBYTECODE=1 (as many
+# containers do), so without the .pyc files every process compiled vLLM, torch and
+# transformers from source again: importing vLLM took 17 s instead of 8 s in fresh clones
+# here, and a server start imports it twice. Compiling costs setup 29 s (warm caches: 38 s
+# against 9 s).
 FIND_LINKS := $(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV_OPTS := $(foreach links,$(FIND_LINKS),--find-links $(links)) \
            $(if $(TORCH_INDEX),--index-strategy unsafe-best-match)

@@ -174,6 +174,9 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
                threading.Thread(target=course_client_stream, args=(url, course))]
     for thread in threads:
         thread.start()
+    # Every client's stream is under way before the engine dies: a request that arrived
+    # after the death would get a plain 503, a complete answer (curl once did, under load).
+    assert wait_for_running(server.url, 4) == 4, "the four clients' streams did not all start"
 
     lines, killed_at = [], None
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
