@@ -135,10 +135,11 @@ def exercise2(together: Any) -> str:
         raise Wrong(f"{', '.join(late)} finished at or after the long request "
                     f"({long_done:.2f} s): the long request was too short to show anything. "
                     "Keep its default length, LONG_TOKENS, sized to last about six seconds.")
-    waits = [row[2] - row[1] for row in shorts]
+    waits = [round(row[2] - row[1], 2) for row in shorts]  # as printed
+    after = (f"{min(waits):.2f} s" if min(waits) == max(waits)
+             else f"{min(waits):.2f} to {max(waits):.2f} s")
     return (f"four short requests sent together at {min(sent):.2f} s got their first tokens "
-            f"after {min(waits):.2f} to {max(waits):.2f} s, and all finished before the long "
-            f"one ({long_done:.2f} s).")
+            f"after {after}, and all finished before the long one ({long_done:.2f} s).")
 
 
 def _rows(together: Any) -> list[tuple]:

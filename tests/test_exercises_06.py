@@ -50,6 +50,11 @@ def rows(shorts_sent, long_done=6.4):
 def test_ch06_ex2_four_together_pass(capsys) -> None:
     result = checks_06.exercise2.check(rows([1.0, 1.0, 1.01, 1.01]))
     assert result and "four short requests sent together at 1.00 s" in result.message
+    assert "got their first tokens after 0.20 s," in result.message  # not "0.20 to 0.20 s"
+    spread = rows([1.0, 1.0, 1.01, 1.01])
+    spread[-1] = ("short 3", 1.01, 1.36, 1.9)
+    result = checks_06.exercise2.check(spread)
+    assert result and "got their first tokens after 0.20 to 0.35 s," in result.message
 
 
 def test_ch06_ex2_a_coroutine_is_named_and_closed(capsys) -> None:
