@@ -100,23 +100,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         _processes.spawn = spawn
 
 
-#: The session's servers, by the fixture that hands each out.
-_SESSION_KINDS = {"legacy_server": "legacy", "openai_server": "openai"}
-_KINDS_USED = pytest.StashKey[list]()
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Note which of the session's servers the selected tests use (with their fixtures)."""
-    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    session.config.stash[_KINDS_USED] = [kind for name, kind in _SESSION_KINDS.items()
-                                         if name in used]
-
-
 @server_fixture(scope="session")
 def session_servers(request: pytest.FixtureRequest) -> dict[str, ServerHandle]:
-    """The session's servers, started together when a test first needs one: each start is
-    mostly one process importing vLLM on one core (launcher.start_servers)."""
-    kinds = request.config.stash.get(_KINDS_USED, None) or list(_SESSION_KINDS.values())
+    """The session's servers that the selected tests use (through ``legacy_server`` and
+    ``openai_server``), started together when a test first needs one: each start is mostly
+    one process importing vLLM on one core (launcher.start_servers)."""
+    used = {name for item in request.session.items
+            for name in getattr(item, "fixturenames", ())}
+    kinds = [kind for kind in ("legacy", "openai") if f"{kind}_server" in used]
     handles = dict(zip(kinds, start_servers([dict(kind=kind) for kind in kinds],
                                             progress=False), strict=True))
     yield handles

@@ -26,9 +26,9 @@ def free_port() -> int:
     taken before our server binds it (seen: ``[Errno 98] address already in use``). Ports
     below the ephemeral range are only ever taken on purpose.
     """
-    first_ephemeral = ephemeral_range()[0]
     # A router's metrics port is its own + 1000: keep that one below the range too.
-    ports = list(range(LOWEST, min(first_ephemeral, 32768) - METRICS_PORT_OFFSET))
+    high = min(ephemeral_range()[0], 32768) - METRICS_PORT_OFFSET
+    ports = list(range(LOWEST, high))
     random.shuffle(ports)
     for port in ports:
         with socket.socket() as sock:
@@ -37,7 +37,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port between {LOWEST} and {first_ephemeral}")
+    raise RuntimeError(f"no free port between {LOWEST} and {high}")
 
 
 def ephemeral_range() -> tuple[int, int]:
