@@ -31,9 +31,17 @@ from tests.support import SERVER_FIXTURES, server_fixture
 SESSION_MARK = "VLLM_COURSE_TEST_SESSION"
 
 
+#: Set to 1 to keep the port variables already set and use the servers that answer there
+#: (started by hand with ``python -m helpers.launcher start KIND --port N``): several test
+#: runs at once on one machine then share two engines instead of starting two each.
+REUSE = "VLLM_COURSE_TEST_REUSE_SERVERS"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    reuse = os.environ.get(REUSE) == "1"
     for spec in KINDS.values():
-        os.environ[spec.port_variable] = str(free_port())
+        if not (reuse and os.environ.get(spec.port_variable)):
+            os.environ[spec.port_variable] = str(free_port())
         os.environ.pop(spec.remote_variable, None)  # remote servers: not this session's
     # Every process this session starts (notebook kernels, and the servers they or the tests
     # start) inherits this mark, so the session finds its servers even without state files.
@@ -112,7 +120,8 @@ def session_servers(request: pytest.FixtureRequest) -> dict[str, ServerHandle]:
                                             progress=False), strict=True))
     yield handles
     for kind, handle in handles.items():
-        stop_server(kind, port=handle.port)
+        if handle.started:  # a server that was already running is not the session's
+            stop_server(kind, port=handle.port)
 
 
 @server_fixture(scope="session")

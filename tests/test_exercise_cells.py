@@ -1,6 +1,6 @@
 """Every exercise of chapters 01 on checks itself, in the same shape (issue 18).
 
-Each chapter's ``helpers.checks_NN`` names the chapter's notebook; the notebook imports it; each
+Each chapter's ``helpers.checks.chNN`` names the chapter's notebook; the notebook imports it; each
 exercise has a stub cell that calls ``exerciseN.check(answer)`` and a hidden solution cell that
 checks the reference answer (``reference=True``, so nbval proves that it passes), in order, and
 at least two hints (a nudge, then more); a ``progress()`` cell comes before the questionnaire.
@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))[1:]  # 00 only starts the server
-MODULES = [f"helpers.checks_{path.name[:2]}" for path in CHAPTERS]
+MODULES = [f"helpers.checks.ch{path.name[:2]}" for path in CHAPTERS]
 
 
 def cells_of(path: Path) -> list[dict]:
@@ -38,7 +38,7 @@ def is_solution(cell: dict) -> bool:
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_each_exercise_has_a_stub_a_checked_solution_and_hints(path: Path) -> None:
-    module = importlib.import_module(f"helpers.checks_{path.name[:2]}")
+    module = importlib.import_module(f"helpers.checks.ch{path.name[:2]}")
     chapter = module.chapter
     assert (chapter.number, chapter.notebook) == (path.name[:2], path.name)
     assert chapter.exercises, f"{module.__name__} has no exercise"

@@ -1,4 +1,4 @@
-"""The exercise framework (helpers.exercises) and the checkers of chapters 02 and 04.
+"""The exercise framework (helpers.checks.framework) and the checkers of chapters 02 and 04.
 
 Every known mistake, written as a small wrong answer, gets its own message; an answer that
 raises gets a message naming its exception; check() never raises; hint() progresses;
@@ -26,8 +26,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from helpers import checks_02, checks_04, errors
-from helpers.exercises import Chapter, Result, Wrong
+from helpers import errors
+from helpers.checks import ch02, ch04
+from helpers.checks.framework import Chapter, Result, Wrong
 from helpers.stream import SnapshotDeltas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def test_an_answer_that_raises_is_named_with_where_it_raised(capsys) -> None:
     def decode_chunks(chunks):
         return {}["missing key"]
 
-    result, out = verdict(checks_02.exercise2, decode_chunks, capsys)
+    result, out = verdict(ch02.exercise2, decode_chunks, capsys)
     assert result.passed is False and "Traceback" not in out
     assert "your code raised KeyError: 'missing key'" in result.message
     assert "(in decode_chunks, line" in result.message
@@ -101,7 +102,7 @@ def test_check_never_raises_even_when_the_checker_fails(capsys) -> None:
     result = broken.check(lambda: None)
     assert result.passed is False and "the checker itself failed" in result.message
     assert "ZeroDivisionError" in result.message and "not your fault" in result.message
-    assert checks_04.exercise2.check(object()).passed is False  # not a function at all
+    assert ch04.exercise2.check(object()).passed is False  # not a function at all
 
 
 def test_hints_progress_from_a_nudge_to_the_last(chapter, capsys) -> None:
@@ -114,7 +115,7 @@ def test_hints_progress_from_a_nudge_to_the_last(chapter, capsys) -> None:
 
 
 def test_plain_text_outside_jupyter_and_html_inside(capsys) -> None:
-    result = checks_02.exercise2.check(...)
+    result = ch02.exercise2.check(...)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "<" not in out  # one plain line
     assert 'style="color:' in result._repr_html_()
@@ -127,11 +128,11 @@ def test_solution_is_the_notebooks_hidden_cell(capsys) -> None:
     cells = json.loads((ROOT / "notebooks" / "02_streaming.ipynb").read_text())["cells"]
     hidden = ["".join(c["source"]) for c in cells if "solution" in c["metadata"].get("tags", [])]
     for number, source in enumerate(hidden, 1):
-        code = getattr(checks_02, f"exercise{number}").solution()
+        code = getattr(ch02, f"exercise{number}").solution()
         assert code.strip() in source and not code.startswith("#@title")
-    assert "def stream_to_deltas" in checks_02.exercise1.solution()
-    assert "def generate_or_explain" in checks_04.exercise1.solution()
-    assert "@retry" in checks_04.exercise2.solution()
+    assert "def stream_to_deltas" in ch02.exercise1.solution()
+    assert "def generate_or_explain" in ch04.exercise1.solution()
+    assert "@retry" in ch04.exercise2.solution()
 
 
 # Chapter 02, exercise 1: deltas as a generator (answers that make up their own stream) -------
@@ -148,7 +149,7 @@ def deltas_of(prompt, **fields):
 
 
 def test_ch02_ex1_a_generator_of_deltas_passes(capsys) -> None:
-    assert checks_02.exercise1.check(deltas_of)
+    assert ch02.exercise1.check(deltas_of)
 
 
 SHARED = SnapshotDeltas()
@@ -174,7 +175,7 @@ def shared_deltas(prompt, **fields):
 ], ids=["list", "printed", "lists", "snapshots", "no-prompt", "not-streamed", "fields-dropped",
         "shared-deltas", "fixed-prompt"])
 def test_ch02_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = checks_02.exercise1.check(answer)
+    result = ch02.exercise1.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -183,7 +184,7 @@ def test_ch02_ex1_a_server_error_is_named(capsys) -> None:
         raise errors.ServerUnreachableError("http://127.0.0.1:9/generate", "refused")
         yield
 
-    result = checks_02.exercise1.check(stream_to_deltas)
+    result = ch02.exercise1.check(stream_to_deltas)
     assert "your code raised ServerUnreachableError" in result.message
     assert "in stream_to_deltas" in result.message
 
@@ -197,7 +198,7 @@ def incremental(chunks):
 
 
 def test_ch02_ex2_an_incremental_decoder_passes(capsys) -> None:
-    assert checks_02.exercise2.check(incremental)
+    assert ch02.exercise2.check(incremental)
 
 
 def without_final(chunks):
@@ -219,7 +220,7 @@ def without_final(chunks):
     (lambda chunks: b"".join(chunks), "returned bytes"),
 ], ids=["per-chunk", "decoder-per-chunk", "joined", "replace", "ignore", "no-final", "bytes"])
 def test_ch02_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = checks_02.exercise2.check(answer)
+    result = ch02.exercise2.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -260,7 +261,7 @@ def make(on_error):
     (make(lambda error: str(error)), "expected []"),
 ], ids=["no-url", "requests-errors", "none", "silent", "message-only", "returns-text"])
 def test_ch04_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = checks_04.exercise1.check(answer)
+    result = ch04.exercise1.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -315,12 +316,12 @@ def no_tenacity(prompt, url=NOWHERE, **fields):
 ], ids=["plain-function", "endless", "four-tries", "retry-error", "503-not-retried",
         "retry-after-ignored", "wait-none", "retry-after-attribute", "predicate-raises"])
 def test_ch04_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = checks_04.exercise2.check(answer)
+    result = ch04.exercise2.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch04_ex2_a_400_is_real_and_retrying_it_is_named(legacy_server, capsys) -> None:
     url = legacy_server.url + "/generate"
-    wrong = checks_04.exercise2.check(policy(url, retry=retry_if_exception(lambda e: True)))
+    wrong = ch04.exercise2.check(policy(url, retry=retry_if_exception(lambda e: True)))
     assert wrong.passed is False and "a 400 (BadRequestError) was tried 3 times" in wrong.message
-    assert checks_04.exercise2.check(policy(url))
+    assert ch04.exercise2.check(policy(url))

@@ -1,4 +1,4 @@
-"""Chapter 03's exercise checkers (helpers.checks_03): each known mistake, written as a small
+"""Chapter 03's exercise checkers (helpers.checks.ch03): each known mistake, written as a small
 wrong answer, gets its own message.
 
 The payloads here are refused before the checker sends them anywhere; the ``parting_step``
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checks_03
+from helpers.checks import ch03
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PROMPT = checks_03.PROMPT
+PROMPT = ch03.PROMPT
 BEAMS = {"prompt": PROMPT, "n": 4, "use_beam_search": True, "temperature": 0.0,
          "max_tokens": 12}
 
@@ -41,7 +41,7 @@ def wrong(exercise, answer, message: str) -> None:
     ({key: value for key, value in BEAMS.items() if key != "prompt"}, "has no prompt"),
 ], ids=["not-a-dict", "still-streams", "model", "greedy-n", "sampled", "n-1", "no-prompt"])
 def test_ch03_ex1_known_mistakes(answer, message, capsys) -> None:
-    wrong(checks_03.exercise1, answer, message)
+    wrong(ch03.exercise1, answer, message)
 
 
 # Exercise 2: where greedy and a beam of width 1 part ----------------------------------------
@@ -95,19 +95,19 @@ def the_token(greedy, beam):
     (lambda greedy, beam: greedy["logprobs"][1], "your code raised IndexError"),
 ], ids=["entries", "logprobs", "characters", "from-one", "zip-stops", "token", "raises"])
 def test_ch03_ex2_known_mistakes(answer, message, capsys) -> None:
-    wrong(checks_03.exercise2, answer, message)
+    wrong(ch03.exercise2, answer, message)
 
 
 def test_ch03_ex2_the_made_up_pairs_agree_with_the_reference() -> None:
     """The checker's own pairs: their expected steps are what the reference computes."""
-    cases = checks_03._cases()
+    cases = ch03._cases()
     assert [expected for *_, expected in cases] == [10, None, 0, 7]
     for _, greedy, beam, expected in cases:
-        assert checks_03._reference(greedy, beam) == expected
+        assert ch03._reference(greedy, beam) == expected
         assert tokens(greedy)[0]["logprob"] != tokens(beam)[0]["logprob"]
 
 
-@pytest.mark.parametrize("exercise, name", [(checks_03.exercise2, "parting_step")])
+@pytest.mark.parametrize("exercise, name", [(ch03.exercise2, "parting_step")])
 def test_an_answer_that_is_not_a_function_is_named(exercise, name) -> None:
     result = exercise.check({"n": 4}, reference=True)
     assert result.passed is False and f"expected your function {name}" in result.message

@@ -1,4 +1,4 @@
-"""The checkers of chapter 05 (helpers.checks_05).
+"""The checkers of chapter 05 (helpers.checks.ch05).
 
 Every known mistake, written as a small wrong answer, gets its own message. The answers here
 need no server: the live chats stream made-up events built from the openai package's own types
@@ -14,7 +14,7 @@ import json
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from helpers import checks_05
+from helpers.checks import ch05
 
 WORDS = ["Fog", " rolls", " over", " the", " bay", "."]
 
@@ -58,7 +58,7 @@ def good_step(text, event):
 
 
 def test_ch05_ex1_a_live_chat_passes(capsys) -> None:
-    assert checks_05.exercise1.check(live_chat_over(chat_stream(usage=True), good_step))
+    assert ch05.exercise1.check(live_chat_over(chat_stream(usage=True), good_step))
 
 
 def pieces_only(question, update):
@@ -102,7 +102,7 @@ def not_streamed(question, update):
 ], ids=["none-content", "not-streamed-loop", "completions-text", "usage-event", "pieces",
         "markdown", "not-streamed", "no-return", "one-argument"])
 def test_ch05_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = checks_05.exercise1.check(answer)
+    result = ch05.exercise1.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -110,7 +110,7 @@ def test_ch05_ex1_an_error_of_the_server_is_named(capsys) -> None:
     def live_chat(question, update):
         raise ConnectionRefusedError("[Errno 111] Connection refused")
 
-    result = checks_05.exercise1.check(live_chat)
+    result = ch05.exercise1.check(live_chat)
     assert "your code raised ConnectionRefusedError" in result.message
     assert "in live_chat" in result.message
 
@@ -137,22 +137,22 @@ def good_rebuild(events):
 ], ids=["usage-event", "chat-keys", "attributes", "count-all", "last-only", "text-only",
         "dict"])
 def test_ch05_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = checks_05.exercise2.check(answer)
+    result = ch05.exercise2.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch05_ex2_the_made_up_streams_are_shaped_like_the_chapters(capsys) -> None:
     """The checker's events are what the chapter's parsing gives: a usage event without
     choices last, every other event with one choice that has a text."""
-    events = checks_05._made_up_stream(checks_05.PIECES, True)
+    events = ch05._made_up_stream(ch05.PIECES, True)
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 8
-    assert good_rebuild(json.loads(json.dumps(events))) == ("".join(checks_05.PIECES), 8)
+    assert good_rebuild(json.loads(json.dumps(events))) == ("".join(ch05.PIECES), 8)
     assert events[-2]["choices"][0]["finish_reason"] == "length"
 
 
 def test_ch05_without_a_server_the_check_says_to_start_it(monkeypatch, capsys) -> None:
     monkeypatch.setenv("VLLM_OPENAI_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    result = checks_05.exercise2.check(good_rebuild)
+    result = ch05.exercise2.check(good_rebuild)
     assert result.passed is False and "which did not answer" in result.message
     assert "start_server('openai')" in result.message
 
@@ -160,6 +160,6 @@ def test_ch05_without_a_server_the_check_says_to_start_it(monkeypatch, capsys) -
 
 def test_solutions_are_the_notebooks_hidden_cells(capsys) -> None:
     for number, name in enumerate(["def live_chat", "def rebuild"], 1):
-        code = getattr(checks_05, f"exercise{number}").solution()
+        code = getattr(ch05, f"exercise{number}").solution()
         assert name in code and not code.startswith("#@title")
         assert f"exercise{number}.check(" in code and "reference=True" in code

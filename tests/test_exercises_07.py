@@ -1,4 +1,4 @@
-"""The exercise checkers of chapter 07 (helpers.checks_07): the playground.
+"""The exercise checkers of chapter 07 (helpers.checks.ch07): the playground.
 
 Every known mistake, written as a small wrong answer, gets its own message. Settings that
 cannot repeat (no seed, greedy with n=2, beam search) are refused before the checker reaches
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checks_07
+from helpers.checks import ch07
 from helpers.playground import Choices
 
 # Chapter 07, exercise 1: the same candidates on both APIs ------------------------------------
@@ -32,13 +32,13 @@ SEEDED = Choices(prompt="The ocean is", n=2, max_tokens=8, stream=False, seed=7)
     (Choices(n=2), "seed=None: without a seed every run samples anew"),
 ], ids=["not-choices", "n-3", "beam-search", "greedy", "no-seed"])
 def test_ch07_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = checks_07.exercise1.check(answer)
+    result = ch07.exercise1.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch07_ex1_a_seed_gives_the_same_candidates_on_both_servers(legacy_server, openai_server,
                                                                    capsys) -> None:
-    result = checks_07.exercise1.check(SEEDED)
+    result = ch07.exercise1.check(SEEDED)
     assert result and "both APIs gave the same two candidates" in result.message
 
 
@@ -71,7 +71,7 @@ def leaves_the_loop(playground):
 
 
 def test_ch07_ex2_a_function_that_never_runs_the_playground(capsys) -> None:
-    result = checks_07.exercise2.check(lambda playground: [])
+    result = ch07.exercise2.check(lambda playground: [])
     assert result.passed is False and "never called playground.run" in result.message
 
 
@@ -83,15 +83,15 @@ def test_ch07_ex2_a_function_that_never_runs_the_playground(capsys) -> None:
 ], ids=["stop-too-early", "no-stop", "short-stream", "returns-one-update"])
 def test_ch07_ex2_known_mistakes_on_a_real_stream(legacy_server, answer, message,
                                                   capsys) -> None:
-    result = checks_07.exercise2.check(answer)
+    result = ch07.exercise2.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch07_ex2_stopping_in_a_thread_passes(legacy_server, capsys) -> None:
-    result = checks_07.exercise2.check(in_a_thread)
+    result = ch07.exercise2.check(in_a_thread)
     assert result and "no request running" in result.message, result.message
 
 
 def test_ch07_solutions_are_the_notebooks_hidden_cells(capsys) -> None:
-    assert "Choices(" in checks_07.exercise1.solution()
-    assert "def stop_long_request" in checks_07.exercise2.solution()
+    assert "Choices(" in ch07.exercise1.solution()
+    assert "def stop_long_request" in ch07.exercise2.solution()

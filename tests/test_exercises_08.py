@@ -1,4 +1,4 @@
-"""The exercise checkers of chapter 08 (helpers.checks_08): chat and tokens.
+"""The exercise checkers of chapter 08 (helpers.checks.ch08): chat and tokens.
 
 Every known mistake, written as a small wrong answer, gets its own message. Most are wrong
 before the checker reaches a server (a function that returns the wrong kind of thing, a
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import checks_08
+from helpers.checks import ch08
 from helpers.settings import SERVED_MODEL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def tokenize(server, **body):
     (lambda messages: "37", "expected a number of tokens"),
 ], ids=["dict", "ids", "fixed", "text"])
 def test_ch08_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = checks_08.exercise1.check(answer)
+    result = ch08.exercise1.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -57,7 +57,7 @@ def test_ch08_ex1_counts_checked_against_real_chat_requests(openai_server, gener
         return tokenize(openai_server, messages=messages,
                         add_generation_prompt=generation_prompt)["count"]
 
-    result = checks_08.exercise1.check(chat_prompt_tokens)
+    result = ch08.exercise1.check(chat_prompt_tokens)
     if message is None:
         assert result, result.message
     else:
@@ -105,8 +105,8 @@ def fit_with(count, *, system_always=False, pairs=True, mutate=False, newest=Fal
     (lambda conversation, max_tokens, budget: None, "expected the messages to send"),
 ], ids=["first-kept", "system-dropped", "newest-dropped", "mutates", "endless", "none"])
 def test_ch08_ex2_known_mistakes(answer, message, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(checks_08, "FIT_LIMIT", 1.0)
-    result = checks_08.exercise2.check(answer)
+    monkeypatch.setattr(ch08, "FIT_LIMIT", 1.0)
+    result = ch08.exercise2.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -121,7 +121,7 @@ def test_ch08_ex2_budgets_counted_by_the_server(openai_server, options, message,
     def count(messages):
         return tokenize(openai_server, messages=messages, add_generation_prompt=True)["count"]
 
-    result = checks_08.exercise2.check(fit_with(count, **options))
+    result = ch08.exercise2.check(fit_with(count, **options))
     if message is None:
         assert result, result.message
     else:
@@ -144,7 +144,7 @@ def raises(error):
      "stream_options={'include_usage': True}"),
 ], ids=["printed", "percent", "index-error", "no-usage"])
 def test_ch08_ex3_known_mistakes(answer, message, capsys) -> None:
-    result = checks_08.exercise3.check(answer)
+    result = ch08.exercise3.check(answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -164,7 +164,7 @@ def test_ch08_ex3_a_real_streams_usage(openai_server, share, message, capsys) ->
             usage = [event.usage for event in stream if event.usage][-1]
         return share(usage.prompt_tokens, usage.completion_tokens)
 
-    result = checks_08.exercise3.check(answer_share)
+    result = ch08.exercise3.check(answer_share)
     if message is None:
         assert result, result.message
     else:
@@ -172,6 +172,6 @@ def test_ch08_ex3_a_real_streams_usage(openai_server, share, message, capsys) ->
 
 
 def test_ch08_solutions_are_the_notebooks_hidden_cells(capsys) -> None:
-    assert "def chat_prompt_tokens" in checks_08.exercise1.solution()
-    assert "def fit" in checks_08.exercise2.solution()
-    assert "def answer_share" in checks_08.exercise3.solution()
+    assert "def chat_prompt_tokens" in ch08.exercise1.solution()
+    assert "def fit" in ch08.exercise2.solution()
+    assert "def answer_share" in ch08.exercise3.solution()

@@ -1,4 +1,4 @@
-"""The exercise checkers of chapter 09 (helpers.checks_09).
+"""The exercise checkers of chapter 09 (helpers.checks.ch09).
 
 Every known mistake, written as a small wrong answer, gets its own message. Most answers here
 are wrong before the checker would reach a server: a classifier's mistake shows in what it
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checks_09
+from helpers.checks import ch09
 from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +49,12 @@ def no_logprobs(review):
     (lambda review: "positive", "expected two values, (label, probability)"),
 ], ids=["client-keyword", "no-logprobs", "unconstrained", "logprob", "above-one", "label-only"])
 def test_ch09_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = verdict_given(checks_09.exercise1, answer)
+    result = verdict_given(ch09.exercise1, answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch09_ex1_a_label_with_its_space_and_a_probability_pass(capsys) -> None:
-    result = verdict_given(checks_09.exercise1, lambda review: (" neutral", 0.5))
+    result = verdict_given(ch09.exercise1, lambda review: (" neutral", 0.5))
     assert result.passed is True and "neutral 0.50" in result.message
 
 
@@ -84,26 +84,26 @@ def sorted_in_place(choices):
     (lambda choices: list(reversed(choices)), "it is [3, 2, 1, 0]"),
 ], ids=["total", "upside-down", "characters", "sort-in-place", "means", "other"])
 def test_ch09_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = verdict_given(checks_09.exercise2, answer)
+    result = verdict_given(ch09.exercise2, answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch09_ex2_the_made_up_candidates_tell_every_order_apart() -> None:
-    orders = checks_09._orders(checks_09.made_up_candidates())
-    given = [c["index"] for c in checks_09.made_up_candidates()]
+    orders = ch09._orders(ch09.made_up_candidates())
+    given = [c["index"] for c in ch09.made_up_candidates()]
     assert len({tuple(order) for order in orders.values()}) == len(orders) == 4
     assert given not in orders.values() and given[::-1] not in orders.values()
 
 
 def test_ch09_ex2_a_right_ranking_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
-    result = verdict_given(checks_09.exercise2,
+    result = verdict_given(ch09.exercise2,
                            lambda choices: sorted(choices, key=mean, reverse=True))
     assert result.passed is False and f"to your server, {nowhere}" in result.message
     assert "did not answer" in result.message
 
 
 def test_ch09_ex3_a_grammar_is_a_string(capsys) -> None:
-    result = verdict_given(checks_09.exercise3, ["root ::= [0-9]"])
+    result = verdict_given(ch09.exercise3, ["root ::= [0-9]"])
     assert result.passed is False and "expected your grammar as a string" in result.message
 
 
@@ -123,9 +123,9 @@ def test_ch09_ex3_on_the_server(openai_server, monkeypatch, capsys) -> None:
              "needs a rule named root"),
             ('root ::= [0-9]+ "-" [0-9]+ "-" [0-9]+', "lets the text go on"),
             ('root ::= [0-9] [0-9] [0-9] [0-9] "-" [0-9] [0-9] "-" [0-9] [0-9]', "Allow only")]:
-        result = verdict_given(checks_09.exercise3, grammar)
+        result = verdict_given(ch09.exercise3, grammar)
         assert result.passed is False and message in result.message, (grammar, result.message)
-    assert verdict_given(checks_09.exercise3, REFERENCE_DATE).passed
+    assert verdict_given(ch09.exercise3, REFERENCE_DATE).passed
 
 
 
@@ -134,5 +134,5 @@ def test_ch09_ex3_on_the_server(openai_server, monkeypatch, capsys) -> None:
 @pytest.mark.parametrize("index, name", [(0, "def classify"), (1, "def rank_by_mean"),
                                          (2, "DATE = ")])
 def test_solution_is_the_notebooks_hidden_cell(index, name, capsys) -> None:
-    code = checks_09.chapter.exercises[index].solution()
+    code = ch09.chapter.exercises[index].solution()
     assert name in code and "reference=True" in code and not code.startswith("#@title")

@@ -1,4 +1,4 @@
-"""Chapter 10's checkers (helpers.checks_10): each known mistake gets its own message.
+"""Chapter 10's checkers (helpers.checks.ch10): each known mistake gets its own message.
 
 Exercise 1's verdict on one call (`_judge`: what the function returned against the counters
 that moved) is pure and tested here; the whole checker runs against two real replicas and a
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import checks_10
-from helpers.exercises import Wrong
+from helpers.checks import ch10
+from helpers.checks.framework import Wrong
 
 
 @pytest.mark.parametrize(("answer", "moved", "routed", "message"), [
@@ -26,12 +26,12 @@ from helpers.exercises import Wrong
 ])
 def test_ch10_ex1_known_mistakes(answer, moved, routed, message) -> None:
     with pytest.raises(Wrong, match=message):
-        checks_10._judge(answer, moved, routed)
+        ch10._judge(answer, moved, routed)
 
 
 def test_ch10_ex1_the_replica_whose_counter_moved_passes() -> None:
-    checks_10._judge(2, [2], 1)  # no Wrong raised
-    checks_10._judge(1, [1], 1)
+    ch10._judge(2, [2], 1)  # no Wrong raised
+    ch10._judge(1, [1], 1)
 
 
 @pytest.mark.parametrize(("seen", "message"), [
@@ -42,7 +42,7 @@ def test_ch10_ex1_the_replica_whose_counter_moved_passes() -> None:
     (["InternalServerError"] * 6, "Did you kill replica 1"),
 ])
 def test_ch10_ex2_known_mistakes(seen, message, capsys) -> None:
-    result = checks_10.exercise2.check(seen)
+    result = ch10.exercise2.check(seen)
     assert result.passed is False
     assert message in result.message
     assert message in capsys.readouterr().out
@@ -51,13 +51,13 @@ def test_ch10_ex2_known_mistakes(seen, message, capsys) -> None:
 def test_ch10_ex2_right_outcomes_with_replica_2_still_dead_say_to_put_it_back(
         monkeypatch, capsys) -> None:
     monkeypatch.setenv("VLLM_COURSE_OPENAI_PORT", "1")  # replica 2 at port 11: nothing there
-    result = checks_10.exercise2.check(["ok", "InternalServerError"] * 3)
+    result = ch10.exercise2.check(["ok", "InternalServerError"] * 3)
     assert result.passed is False and "replica 2 is still dead" in result.message
 
 
-@pytest.mark.parametrize("exercise", [checks_10.exercise1, checks_10.exercise2])
+@pytest.mark.parametrize("exercise", [ch10.exercise1, ch10.exercise2])
 def test_ch10_in_a_workshop_room_the_checkers_do_not_judge(exercise, monkeypatch) -> None:
     monkeypatch.setenv("VLLM_ROUTER_URL", "http://room.example:8002")
-    result = exercise.check(["ok"] * 6 if exercise is checks_10.exercise2 else lambda m: 1)
+    result = exercise.check(["ok"] * 6 if exercise is ch10.exercise2 else lambda m: 1)
     assert result.passed is None
     assert "Not checked here" in result.text and "workshop" in result.message

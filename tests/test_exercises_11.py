@@ -1,4 +1,4 @@
-"""The exercise checkers of chapter 11 (helpers.checks_11).
+"""The exercise checkers of chapter 11 (helpers.checks.ch11).
 
 Every known mistake, written as a small wrong answer, gets its own message. Most answers here
 are wrong before the checker would reach a server: a tool in its schema or on the checker's own
@@ -15,7 +15,7 @@ from typing import Literal
 
 import pytest
 
-from helpers import checks_11
+from helpers.checks import ch11
 from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +60,12 @@ def palindrome(word: str) -> bool:
     (palindrome_yes, "returned the string 'yes'; expected True or False"),
 ], ids=["untyped", "no-docstring", "printed", "case", "string"])
 def test_ch11_ex1_known_mistakes(answer, message, capsys) -> None:
-    result = verdict_given(checks_11.exercise1, answer)
+    result = verdict_given(ch11.exercise1, answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch11_ex1_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
-    result = verdict_given(checks_11.exercise1, palindrome)
+    result = verdict_given(ch11.exercise1, palindrome)
     assert result.passed is False and "did not answer" in result.message, result.message
 
 
@@ -102,12 +102,12 @@ def convert(value: float, unit: Literal["celsius", "fahrenheit"]) -> float:
     (convert_text, "expected a number"),
 ], ids=["flipped", "str-unit", "no-docstring", "text"])
 def test_ch11_ex2_known_mistakes(answer, message, capsys) -> None:
-    result = verdict_given(checks_11.exercise2, answer)
+    result = verdict_given(ch11.exercise2, answer)
     assert result.passed is False and message in result.message, result.message
 
 
 def test_ch11_ex2_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  # noqa: F811 (the fixture)
-    result = verdict_given(checks_11.exercise2, convert)
+    result = verdict_given(ch11.exercise2, convert)
     assert result.passed is False and "did not answer" in result.message, result.message
 
 
@@ -143,7 +143,7 @@ def made_up_loop(*, assistant=True, call_id="call-1", printed="pieces"):
 
 
 def test_ch11_ex3_a_made_up_loop_that_does_it_all_passes(capsys) -> None:
-    assert verdict_given(checks_11.exercise3, made_up_loop())
+    assert verdict_given(ch11.exercise3, made_up_loop())
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -158,7 +158,7 @@ def test_ch11_ex3_a_made_up_loop_that_does_it_all_passes(capsys) -> None:
 ], ids=["no-assistant", "wrong-id", "not-printed", "at-once", "arguments", "no-call",
         "returned-none"])
 def test_ch11_ex3_known_mistakes(answer, message, capsys) -> None:
-    result = verdict_given(checks_11.exercise3, answer)
+    result = verdict_given(ch11.exercise3, answer)
     assert result.passed is False and message in result.message, result.message
 
 
@@ -167,5 +167,5 @@ def test_ch11_ex3_known_mistakes(answer, message, capsys) -> None:
 @pytest.mark.parametrize("index, name", [(0, "def is_palindrome"), (1, "def convert"),
                                          (2, "def run_tools_streamed")])
 def test_solution_is_the_notebooks_hidden_cell(index, name, capsys) -> None:
-    code = checks_11.chapter.exercises[index].solution()
+    code = ch11.chapter.exercises[index].solution()
     assert name in code and "reference=True" in code and not code.startswith("#@title")

@@ -4,7 +4,7 @@ Introduced in chapter 02 (its exercises are the first with checkers; chapter 04 
 
 In the style of Kaggle Learn's ``learntools``, with the learner's answer passed explicitly::
 
-    from helpers.checks_02 import exercise1, exercise2, progress
+    from helpers.checks.ch02 import exercise1, exercise2, progress
 
     exercise1.check(stream_to_deltas)   # one line: correct, or what is wrong, in your terms
     exercise1.hint()                    # a nudge; call again for a stronger one
@@ -20,9 +20,12 @@ In the style of Kaggle Learn's ``learntools``, with the learner's answer passed 
   reference: it runs under nbval and calls ``check(..., reference=True)`` on itself.
 - ``progress()`` keeps its state in this Python process only; nothing is sent anywhere.
 
-The checkers of each chapter live in ``helpers.checks_NN``: a checker is a function of the
+The checkers of each chapter live in ``helpers.checks.chNN``: a checker is a function of the
 answer that returns a success message or raises :class:`Wrong`; it calls the learner's code
-through :func:`call`, which turns the learner's exception into :class:`AnswerRaised`.
+through :func:`call`, which turns the learner's exception into :class:`AnswerRaised` and an
+answer that does not return into a verdict (:mod:`helpers.checks.limits`). The whole check runs
+under its exercise's ``limit`` too. :mod:`helpers.checks.values` reads answers of any numeric or
+sequence type; :mod:`helpers.checks.server` is how a check asks the learner's server.
 """
 
 from __future__ import annotations
@@ -36,11 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.checks.limits import TimedOut, run_limited
+
 __all__ = ["AnswerRaised", "Chapter", "Exercise", "NotHere", "Result", "Shown", "Wrong", "call",
            "describe"]
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-_HELPERS = str(Path(__file__).resolve().parent)
+#: How long one call of the learner's function may take unless its checker says otherwise.
+CALL_LIMIT = 60.0
+#: How long a whole check may take unless its exercise says otherwise.
+CHECK_LIMIT = 300.0
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+_HELPERS = str(Path(__file__).resolve().parents[1])
 _COLOURS = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
 _MARKS = {True: "✓", False: "✗", None: "·"}
 _NO_ANSWER = object()  # check() called without an answer
@@ -63,12 +72,21 @@ class AnswerRaised(Exception):
         self.error, self.doing = error, doing
 
 
-def call(function: Callable, *args: Any, doing: str = "", **kwargs: Any) -> Any:
-    """Call the learner's ``function``; its exception comes out as :class:`AnswerRaised`."""
+def call(function: Callable, *args: Any, doing: str = "", limit: float = CALL_LIMIT,
+         **kwargs: Any) -> Any:
+    """Call the learner's ``function`` for at most ``limit`` seconds; its exception comes out
+    as :class:`AnswerRaised`, a call past the limit as :class:`Wrong` saying so."""
+    doing = doing or f"calling {_name(function)}"
     try:
-        return function(*args, **kwargs)
+        return run_limited(function, args, kwargs, limit)
+    except TimedOut as late:
+        raise Wrong(f"{doing}, your code did not return within {late.seconds:g} s, so the "
+                    "check stopped it: an endless loop, or a call that waits forever (a "
+                    "request without a timeout to a server that never answers, a thread "
+                    "joined without one)? Every call in this exercise returns in seconds."
+                    ) from None
     except Exception as error:  # the learner's, whatever it is: reported, never re-raised
-        raise AnswerRaised(error, doing or f"calling {_name(function)}") from error
+        raise AnswerRaised(error, doing) from error
 
 
 def describe(value: Any, limit: int = 80) -> str:
@@ -179,9 +197,10 @@ class Exercise:
 
     def __init__(self, chapter: Chapter, number: int, title: str,
                  checker: Callable[[Any], str], hints: Sequence[str],
-                 function: str | None = None) -> None:
+                 function: str | None = None, limit: float = CHECK_LIMIT) -> None:
         self.chapter, self.number, self.title = chapter, number, title
         self.function = function  # the name of the function the learner writes, if one
+        self.limit = limit  # seconds the whole check may take
         self._checker, self._hints = checker, list(hints)
         self._hints_given = 0
         self.last: Result | None = None  # the learner's last verdict (progress)
@@ -214,7 +233,15 @@ class Exercise:
         try:
             if self.function and not callable(answer):
                 raise Wrong(f"expected your function {self.function}; got {describe(answer)}.")
-            return Result(True, self._checker(answer), prefix)
+            if self.chapter.prepare is not None:
+                self.chapter.prepare()
+            return Result(True, run_limited(self._checker, (answer,), {}, self.limit), prefix)
+        except TimedOut as late:
+            return Result(False, f"this check did not finish within {late.seconds:g} s, and "
+                          "it stopped there. It was not in your function's own calls (each "
+                          "has a limit of its own): was your answer slow to read, or is your "
+                          "server overloaded? Run the check again; if it keeps happening, "
+                          f"compare with exercise{self.number}.solution().", prefix)
         except Wrong as wrong:
             return Result(False, str(wrong), prefix)
         except NotHere as why:
@@ -254,17 +281,22 @@ class Exercise:
 class Chapter:
     """A chapter's exercises, its notebook (where the solutions live) and the progress view."""
 
-    def __init__(self, number: str, notebook: str) -> None:
-        self.number, self.notebook = number, notebook
+    def __init__(self, number: str, notebook: str, *,
+                 prepare: Callable[[], None] | None = None) -> None:
+        """``prepare`` runs before each check (say, waiting out an earlier attempt's requests:
+        :func:`helpers.checks.server.settle`); it may raise :class:`NotHere`."""
+        self.number, self.notebook, self.prepare = number, notebook, prepare
         self.exercises: list[Exercise] = []
 
-    def exercise(self, title: str, hints: Sequence[str], *, function: str | None = None
-                 ) -> Callable[[Callable], Exercise]:
+    def exercise(self, title: str, hints: Sequence[str], *, function: str | None = None,
+                 limit: float = CHECK_LIMIT) -> Callable[[Callable], Exercise]:
         """Decorator: the checker function below becomes exercise N (in order of definition).
-        ``function``: the answer is a function of that name (anything else is refused)."""
+        ``function``: the answer is a function of that name (anything else is refused);
+        ``limit``: seconds the whole check may take."""
 
         def register(checker: Callable[[Any], str]) -> Exercise:
-            exercise = Exercise(self, len(self.exercises) + 1, title, checker, hints, function)
+            exercise = Exercise(self, len(self.exercises) + 1, title, checker, hints, function,
+                                limit)
             self.exercises.append(exercise)
             return exercise
 
@@ -291,6 +323,8 @@ class Chapter:
         for exercise in self.exercises:
             state = exercise.last.passed if exercise.last is not None else None
             note = {True: "done", False: "last try failed", None: "not tried"}[state]
+            if exercise.last is not None and exercise.last.label:
+                note = exercise.last.label.lower()  # "not checked here": no verdict possible
             rows.append((state, f"{_MARKS[state]} {exercise.number}. {exercise.title} — {note}"))
         done = sum(state is True for state, _ in rows)
         head = f"Chapter {self.number}: {done} of {len(rows)} exercises done"

@@ -1,4 +1,4 @@
-"""The checkers of chapter 08's exercises (chat and tokens). See :mod:`helpers.exercises`.
+"""The checkers of chapter 08's exercises (chat and tokens). See :mod:`helpers.checks.framework`.
 
 All three call the learner's function, which talks to the learner's OpenAI-compatible server
 (local, or a workshop room's with its key), and compare with what that server says: the
@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from helpers import settings
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 

@@ -1,4 +1,4 @@
-"""The checkers of chapter 07's exercises (the playground). See :mod:`helpers.exercises`.
+"""The checkers of chapter 07's exercises (the playground). See :mod:`helpers.checks.framework`.
 
 Both run against the learner's servers (local, or a workshop room's with its key) through a
 :class:`~helpers.playground.Playground` of the checker's own. Exercise 1 takes the learner's
@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from helpers import settings
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

@@ -1,4 +1,4 @@
-"""The checkers of chapter 10's exercises (scaling out). See :mod:`helpers.exercises`.
+"""The checkers of chapter 10's exercises (scaling out). See :mod:`helpers.checks.framework`.
 
 Exercise 1 calls the learner's function and watches the same counters the chapter reads: each
 replica's ``vllm:request_success_total`` and the router's ``vllm_router_processed_requests``,
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from helpers import settings
-from helpers.exercises import Chapter, NotHere, Wrong, call, describe
+from helpers.checks.framework import Chapter, NotHere, Wrong, call, describe
 from helpers.metrics import metric_value
 from helpers.servers import KINDS, METRICS_PORT_OFFSET
 

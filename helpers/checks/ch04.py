@@ -1,4 +1,4 @@
-"""The checkers of chapter 04's exercises (error handling). See :mod:`helpers.exercises`.
+"""The checkers of chapter 04's exercises (error handling). See :mod:`helpers.checks.framework`.
 
 Exercise 1 calls the learner's function against the learner's server (the ``url`` its
 signature defaults to, else the legacy server of :mod:`helpers.settings`, with the room's key
@@ -17,7 +17,7 @@ import io
 from typing import Any
 
 from helpers import errors
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

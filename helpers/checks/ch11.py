@@ -1,4 +1,4 @@
-"""The checkers of chapter 11's exercises (tool calling). See :mod:`helpers.exercises`.
+"""The checkers of chapter 11's exercises (tool calling). See :mod:`helpers.checks.framework`.
 
 Exercises 1 and 2 run the learner's function on inputs of the checker's own (edge cases: a
 capital letter, one letter; -40 degrees), read the tool definition the chapter's way (pydantic
@@ -17,8 +17,8 @@ import io
 import json
 from typing import Any
 
-from helpers.checks_09 import v1_post, v1_url
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.ch09 import v1_post, v1_url
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 

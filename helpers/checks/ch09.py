@@ -1,5 +1,5 @@
 """The checkers of chapter 09's exercises (structured output and logprobs). See
-:mod:`helpers.exercises`.
+:mod:`helpers.checks.framework`.
 
 Exercise 1 calls the learner's classifier (which talks to the learner's server through the
 chapter's ``client``) on reviews of its own. Exercise 2 feeds the learner's ranking function
@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from helpers import settings
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 

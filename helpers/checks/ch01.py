@@ -1,4 +1,4 @@
-"""The checkers of chapter 01's exercises (request payloads). See :mod:`helpers.exercises`.
+"""The checkers of chapter 01's exercises (request payloads). See :mod:`helpers.checks.framework`.
 
 Every check talks to the learner's legacy server (``VLLM_API_URL`` with the room's key in a
 workshop, else the local one), through the learner's code or the checker's own requests:
@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from helpers import errors, settings
-from helpers.exercises import Chapter, Wrong, call, describe
+from helpers.checks.framework import Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 

@@ -1,4 +1,4 @@
-"""The checkers of chapter 02's exercises (streaming). See :mod:`helpers.exercises`.
+"""The checkers of chapter 02's exercises (streaming). See :mod:`helpers.checks.framework`.
 
 Exercise 1 runs the learner's generator against the learner's server (the chapter's
 ``api_url``, which their function uses); exercise 2 feeds the learner's decoder byte streams
@@ -13,7 +13,7 @@ import json
 import random
 from typing import Any
 
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 from helpers.settings import DEFAULT_PROMPT
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]

@@ -1,5 +1,5 @@
 """The checkers of chapter 03's exercises (candidates and beam search). See
-:mod:`helpers.exercises`.
+:mod:`helpers.checks.framework`.
 
 Exercise 1 sends the learner's fixed payload to both of the learner's servers, the legacy
 ``/generate`` and ``/v1/completions`` (with the room's key in a workshop), and counts the
@@ -16,7 +16,7 @@ import random
 from typing import Any
 
 from helpers import settings
-from helpers.exercises import Chapter, Wrong, call, describe
+from helpers.checks.framework import Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

@@ -1,4 +1,4 @@
-"""The checkers of chapter 06's exercises (concurrency). See :mod:`helpers.exercises`.
+"""The checkers of chapter 06's exercises (concurrency). See :mod:`helpers.checks.framework`.
 
 Exercise 1 feeds the learner's ``stream_speeds`` stream timings the checker makes up:
 streams that started their answers at different moments, finished at different times, and
@@ -16,7 +16,7 @@ from numbers import Real
 from typing import Any
 
 from helpers.aclient import StreamTiming
-from helpers.exercises import Chapter, Wrong, call, describe
+from helpers.checks.framework import Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

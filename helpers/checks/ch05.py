@@ -1,4 +1,4 @@
-"""The checkers of chapter 05's exercises (the OpenAI API). See :mod:`helpers.exercises`.
+"""The checkers of chapter 05's exercises (the OpenAI API). See :mod:`helpers.checks.framework`.
 
 Exercise 1 runs the learner's live chat, which streams from the learner's OpenAI-compatible
 server through the notebook's ``client``, with an ``update`` of the checker's that records
@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from helpers import settings
-from helpers.exercises import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

@@ -1,0 +1,13 @@
+"""The exercise checkers: ``check(answer)``, ``hint()``, ``solution()``, ``progress()``.
+
+- :mod:`~helpers.checks.framework`: an exercise, its verdict, its hints and solution, a chapter's
+  progress; the learner's code called under a time limit.
+- :mod:`~helpers.checks.limits`: the time limits (a hang becomes a verdict).
+- :mod:`~helpers.checks.values`: answers read as values (any numeric type, any sequence) and a
+  chapter's known mistakes as ``(condition, message)`` tables.
+- :mod:`~helpers.checks.server`: how a check asks the learner's server.
+- ``chNN``: one module a chapter (``from helpers.checks.ch02 import exercise1, progress``). No
+  chapter's module imports another's.
+
+Importing this package does nothing.
+"""
