@@ -105,6 +105,12 @@ def nowhere(monkeypatch) -> str:
     return KINDS["openai"].url()
 
 
+def verdict(exercise, answer, capsys):
+    """``exercise.check(answer)`` and what it printed."""
+    result = exercise.check(answer)
+    return result, capsys.readouterr().out
+
+
 def verdict_given(exercise, answer):
     """``exercise.check(answer)``, asserting that it judged (passed or failed, not skipped)."""
     result = exercise.check(answer)
