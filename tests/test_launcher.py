@@ -188,6 +188,11 @@ def test_a_server_is_still_known_after_the_clock_was_stepped(tmp_path) -> None:
     # A sleeping process, not a server (the fast tier's guard refuses _processes.spawn).
     process = psutil.Process(subprocess.Popen(command, start_new_session=True).pid)
     try:
+        # Until the child has exec'd, its command line is still its parent's (pytest): on a
+        # busy machine that lasts long enough for the comparison below to see it.
+        deadline = time.monotonic() + 30
+        while process.cmdline() != command and time.monotonic() < deadline:
+            time.sleep(0.05)
         state = _processes.ServerState("legacy", 1, "http://127.0.0.1:1", process.pid,
                                        process.create_time() - 23, str(tmp_path / "log"),
                                        command=command)
