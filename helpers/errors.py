@@ -28,8 +28,9 @@ written against one client reads the same against the other; :func:`status_error
 picks the class for a status. Every error carries a ``hint`` (the fix) that is part of its
 ``str()``, so a learner sees it in a traceback without knowing the attribute exists.
 
-The launcher's errors (``ServerStartError``, ``MissingPackageError``) live with the server
-side, in :mod:`helpers._start_errors`; the names still import from here.
+Two more, raised on the server side (by the launcher and the bundled model), sit at the end:
+``ServerStartError`` and ``MissingPackageError``. One module holds the whole tree, so one
+``except VLLMCourseError`` catches everything the course raises.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ __all__ = [
     "ProtocolError",
     "UnexpectedResponseError",
     "StreamProtocolError",
+    "ServerStartError",
+    "MissingPackageError",
 ]
 
 
@@ -263,13 +266,18 @@ class StreamProtocolError(ProtocolError):
         super().__init__(f"{message} Line: {line!r}" if line else message, hint=hint)
 
 
-# --- moved to the server side --------------------------------------------------------------
+# --- starting a local server (the launcher, the bundled model) -----------------------------
 
-def __getattr__(name: str) -> type:
-    """``from helpers.errors import ServerStartError`` (chapter 00) still works: the
-    launcher's errors live in :mod:`helpers._start_errors`, imported on first use."""
-    if name in ("ServerStartError", "MissingPackageError"):
-        from helpers import _start_errors
+class ServerStartError(VLLMCourseError):
+    """A server could not be started; the message shows the end of its log."""
 
-        return getattr(_start_errors, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+class MissingPackageError(VLLMCourseError):
+    """An optional package this feature needs is not installed."""
+
+    def __init__(self, package: str, feature: str, profile: str) -> None:
+        self.package = package
+        super().__init__(
+            f"{feature} needs the package '{package}', which is not installed.",
+            hint=f"Install the '{profile}' profile: pip install -e '.[{profile}]' (or make setup).",
+        )

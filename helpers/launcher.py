@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 
 from helpers import _processes, diagnosis, settings
-from helpers._start_errors import ServerStartError
+from helpers.errors import ServerStartError
 from helpers.runtime import Device, detect_device, engine_environment
 from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
 

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from helpers import _processes, settings
-from helpers._start_errors import MissingPackageError
+from helpers.errors import MissingPackageError
 
 __all__ = [
     "BUNDLED_MODEL_NAME",

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from helpers import model
-from helpers._start_errors import MissingPackageError
+from helpers.errors import MissingPackageError
 
 
 def test_prepared_folder_is_a_normal_model_folder() -> None:

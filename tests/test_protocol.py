@@ -156,14 +156,14 @@ def test_the_error_families() -> None:
     assert not issubclass(APIStatusError, APIConnectionError | ProtocolError)
 
 
-def test_the_launchers_errors_live_on_the_server_side_and_import_as_before() -> None:
-    from helpers import _start_errors, launcher
+def test_the_launchers_errors_are_in_the_one_tree_and_import_from_either_place() -> None:
+    from helpers import launcher, model
     from helpers.errors import MissingPackageError, ServerStartError  # chapter 00's import
 
-    assert ServerStartError is _start_errors.ServerStartError is launcher.ServerStartError
-    assert MissingPackageError is _start_errors.MissingPackageError
+    assert ServerStartError is launcher.ServerStartError
+    assert MissingPackageError is model.MissingPackageError
     assert issubclass(ServerStartError, errors.VLLMCourseError)
-    assert "ServerStartError" not in errors.__all__
+    assert issubclass(MissingPackageError, errors.VLLMCourseError)
 
 
 def _timeouts_of(library: str) -> dict[str, BaseException]:
