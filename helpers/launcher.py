@@ -456,8 +456,8 @@ def stop_all(timeout: float = 30.0) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.launcher {start,stop,status} [KIND] [-- SERVER ARGS]``, ``stop --all``
-    and ``room`` (every server of a workshop, keyed, and the attendee card: :mod:`helpers.room`).
+    """``python -m helpers.launcher {start,stop,status} [KIND] [-- SERVER ARGS]`` and
+    ``stop --all``. A workshop's room has its own command: ``python -m helpers.room``.
 
     Arguments after ``--`` go to the server: ``start router -- --worker-urls URL URL``.
     """
@@ -465,25 +465,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m helpers.launcher",
                                      description="Start, stop or check the course's servers.")
-    parser.add_argument("action", choices=["start", "stop", "status", "room"])
+    parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument("kind", nargs="?", default="legacy", choices=list(KINDS))
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--model", default=None, help="default: the course model")
     parser.add_argument("--all", action="store_true",
                         help="stop: every course server on this machine")
-    parser.add_argument("--host", default=None,
-                        help="room: where the servers listen (default 0.0.0.0, every interface)")
-    parser.add_argument("--public-host", default=None,
-                        help="room: the name or address attendees reach this machine by "
-                        "(default: its host name)")
     argv = list(sys.argv[1:] if argv is None else argv)
     server_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     spec = KINDS[args.kind]
     port = args.port or spec.default_port()
     try:
-        if args.action == "room":
-            return _room(args.host or "0.0.0.0", args.public_host)
         if args.action == "start":
             handle = start_server(args.kind, model=args.model, port=port,
                                   extra_args=server_args)
@@ -507,23 +500,6 @@ def main(argv: list[str] | None = None) -> int:
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
-
-
-def _room(host: str, public_host: str | None) -> int:
-    """Start the workshop room and print the attendee card (the key stays in the card file)."""
-    from helpers import room
-
-    print("Starting the room's servers, one after another (minutes on a CPU) ...", flush=True)
-    started = room.start_room(host=host, public_host=public_host, progress=sys.stderr.isatty())
-    for handle, server in zip(started.handles, room.room_servers(started.ports, detect_device()),
-                              strict=True):
-        how = "started" if handle.started else "already running"
-        print(f"{how:>15}: {server.label} on port {server.port}")
-    print("\nThe attendee card (the full card, key included, is in "
-          f"{room.card_path()}, readable only by you: share it with the room):\n")
-    print(room.attendee_card(started.public_host, started.ports, key=None))
-    print("\nStop the room with: python -m helpers.launcher stop --all")
     return 0
 
 

@@ -3,8 +3,8 @@
 Introduced in the README's "Workshop mode" (for the instructor); chapter 10 uses its router.
 On the room's machine::
 
-    python -m helpers.launcher room --host 0.0.0.0          # start (or reuse) and print the card
-    python -m helpers.launcher stop --all                    # at the end of the day
+    python -m helpers.room                        # start (or reuse) and print the card
+    python -m helpers.launcher stop --all         # at the end of the day
 
 What the room runs, each keyed with ``VLLM_API_KEY`` (one is made if it is not set):
 
@@ -35,13 +35,20 @@ and the full card (key included) is written to a file only its owner can read
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from helpers import settings
+from helpers.errors import ServerStartError
+from helpers.launcher import start_server, start_servers, stop_server
+from helpers.runtime import detect_device
 from helpers.servers import KINDS
 
 __all__ = ["ROOM_GPU_SHARE", "Room", "RoomPorts", "attendee_card", "card_path", "key_on_card",
@@ -146,9 +153,6 @@ def start_room(*, host: str = "0.0.0.0", public_host: str | None = None,
     machine (default: its host name). The key is ``VLLM_API_KEY``, or a new random one that is
     written only to the card file.
     """
-    from helpers.launcher import ServerStartError, start_server, start_servers
-    from helpers.runtime import detect_device
-
     ports = ports or RoomPorts.configured()
     # A room already running keeps the key on its card; a new room gets a new random key.
     key = settings.api_key() or key_on_card() or secrets.token_urlsafe(12)
@@ -187,17 +191,12 @@ def key_on_card() -> str | None:
 
 
 def _key_accepted(legacy_url: str, key: str) -> bool:
-    import requests
-
     answer = requests.get(f"{legacy_url}/metrics", headers=settings.auth_headers(key), timeout=10)
     return answer.status_code != 401
 
 
 def stop_room(ports: RoomPorts | None = None) -> list[str]:
     """Stop the room's servers that this machine's launcher runs; the labels of those stopped."""
-    from helpers.launcher import stop_server
-    from helpers.runtime import detect_device
-
     ports = ports or RoomPorts.configured()
     stopped = []
     for server in reversed(room_servers(ports, detect_device())):
@@ -221,3 +220,36 @@ def skipped(why: str) -> None:
     04 and 10."""
     print(f"Skipped in a workshop: {why}. Your instructor runs this cell on screen; the "
           "notebook as published shows its output.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.room [--host HOST] [--public-host NAME]``: start the workshop room
+    and print the attendee card (the key stays in the card file)."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.room",
+                                     description="Start a workshop room and print its card.")
+    parser.add_argument("--host", default="0.0.0.0",
+                        help="where the servers listen (default 0.0.0.0, every interface)")
+    parser.add_argument("--public-host", default=None,
+                        help="the name or address attendees reach this machine by "
+                        "(default: its host name)")
+    args = parser.parse_args(argv)
+    print("Starting the room's servers (minutes on a CPU) ...", flush=True)
+    try:
+        started = start_room(host=args.host, public_host=args.public_host,
+                             progress=sys.stderr.isatty())
+    except ServerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for handle, server in zip(started.handles, room_servers(started.ports, detect_device()),
+                              strict=True):
+        how = "started" if handle.started else "already running"
+        print(f"{how:>15}: {server.label} on port {server.port}")
+    print("\nThe attendee card (the full card, key included, is in "
+          f"{card_path()}, readable only by you: share it with the room):\n")
+    print(attendee_card(started.public_host, started.ports, key=None))
+    print("\nStop the room with: python -m helpers.launcher stop --all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Workshop mode, as an instructor and the attendees live it.
 
-The instructor starts the room with its one command (``python -m helpers.launcher room``);
+The instructor starts the room with its one command (``python -m helpers.room``);
 an attendee's environment has the client profile only (no torch, no vLLM), takes the
 variables from the room's card file, runs the setup check, then every chapter from 01 on
 against the room's keyed servers and router, and starts no server of its own.
@@ -61,7 +61,7 @@ def the_room():
            "VLLM_COURSE_ROUTER_PORT": str(ports.router)}
     try:
         started = subprocess.run(
-            [sys.executable, "-m", "helpers.launcher", "room", "--host", "127.0.0.1",
+            [sys.executable, "-m", "helpers.room", "--host", "127.0.0.1",
              "--public-host", "127.0.0.1"], cwd=ROOT, env=env, capture_output=True,
             text=True, timeout=1200)
         assert started.returncode == 0, started.stderr[-3000:]
