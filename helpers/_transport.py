@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 from helpers import protocol, settings
 from helpers.errors import APIStatusError
+from helpers.servers import KINDS
 
 __all__ = ["generate_url", "request_headers", "status_error"]
 
 
 def generate_url(base_url: str | None = None) -> str:
     """The ``/generate`` URL of ``base_url`` (default: ``VLLM_API_URL``, else the local server)."""
-    return protocol.generate_url(base_url or settings.remote_legacy_url()
-                                 or f"http://{settings.LOCAL_HOST}:{settings.legacy_port()}")
+    return protocol.generate_url(base_url or KINDS["legacy"].url())
 
 
 def request_headers(api_key: str | None = None) -> dict[str, str]:

@@ -31,7 +31,7 @@ import requests
 from helpers import _processes, diagnosis, settings
 from helpers.errors import ServerStartError
 from helpers.runtime import Device, detect_device, engine_environment
-from helpers.servers import KINDS, METRICS_PORT_OFFSET, ServerKind, kind_named
+from helpers.servers import KINDS, ServerKind, kind_named
 
 __all__ = [
     "ServerHandle",
@@ -121,8 +121,7 @@ def server_command(
     if spec.served_model_name and not _mentions(extra_args, "--served-model-name"):
         command += ["--served-model-name", spec.served_model_name]
     if spec.metrics_port_flag and not _mentions(extra_args, spec.metrics_port_flag):
-        metrics_port = (port or spec.default_port()) + METRICS_PORT_OFFSET
-        command += [spec.metrics_port_flag, str(metrics_port)]
+        command += [spec.metrics_port_flag, str(spec.metrics_port(port))]
     defaults = spec.device_args.get(device, ())
     for at, arg in enumerate(defaults):
         if arg.startswith("--") and not _mentions(extra_args, arg):

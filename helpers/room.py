@@ -49,15 +49,13 @@ from helpers import settings
 from helpers.errors import ServerStartError
 from helpers.launcher import start_server, start_servers, stop_server
 from helpers.runtime import detect_device
-from helpers.servers import KINDS
+from helpers.servers import KINDS, replica_port
 
 __all__ = ["ROOM_GPU_SHARE", "Room", "RoomPorts", "attendee_card", "card_path", "key_on_card",
            "room_servers", "skipped", "start_room", "stop_room"]
 
 #: Each engine's share of the room's GPU: three engines fit one 16 GB card (module docstring).
 ROOM_GPU_SHARE = "0.28"
-#: Replica 2 of chapter 10 listens this far above the OpenAI server's port (8001 -> 8011).
-REPLICA_OFFSET = 10
 #: The router checks its replicas this often in the room (its own default is 60 s).
 HEALTH_CHECK_SECONDS = "5"
 
@@ -73,7 +71,7 @@ class RoomPorts:
 
     @property
     def replica(self) -> int:
-        return self.openai + REPLICA_OFFSET
+        return replica_port(self.openai)
 
     @classmethod
     def configured(cls) -> RoomPorts:
@@ -121,13 +119,14 @@ def attendee_card(public_host: str, ports: RoomPorts, key: str | None) -> str:
     ``key=None`` writes a placeholder that says where the key is instead of the key itself.
     """
     shown_key = key if key is not None else f"<the key: in {card_path()} on the room's machine>"
-    root = f"http://{public_host}"
+    urls = [f"export {KINDS[kind].remote_variable}=http://{public_host}:{port}"
+            f"{KINDS[kind].url_suffix}"
+            for kind, port in (("legacy", ports.legacy), ("openai", ports.openai),
+                               ("router", ports.router))]
     return "\n".join([
         "# vLLM HTTP course: workshop setup (run in the course folder, in a terminal)",
         "pip install -e '.[client]'",
-        f"export VLLM_API_URL={root}:{ports.legacy}",
-        f"export VLLM_OPENAI_URL={root}:{ports.openai}/v1",
-        f"export VLLM_ROUTER_URL={root}:{ports.router}",
+        *urls,
         f"export VLLM_API_KEY={shown_key}",
         "python -m helpers.setup_check      # before the workshop: says what to fix, if anything",
         "jupyter lab notebooks/",

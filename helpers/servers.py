@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 
 from helpers import settings
 
-__all__ = ["KINDS", "METRICS_PORT_OFFSET", "ServerKind", "kind_named"]
+__all__ = ["KINDS", "METRICS_PORT_OFFSET", "REPLICA_PORT_OFFSET", "ServerKind", "kind_named",
+           "replica_port"]
 
 #: A server with a separate metrics port gets it here, above its own (router 8002 -> 9002).
 METRICS_PORT_OFFSET = 1000
+#: Chapter 10's second replica listens this far above the OpenAI server's port (8001 -> 8011).
+REPLICA_PORT_OFFSET = 10
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,14 @@ class ServerKind:
         workshop room), else the local port, with :attr:`url_suffix`."""
         return self.remote_url() or (f"http://{settings.LOCAL_HOST}:{self.default_port()}"
                                      f"{self.url_suffix}")
+
+    def metrics_port(self, port: int | None = None) -> int | None:
+        """The port of its separate metrics endpoint when it has one (the router), for a server
+        of this kind on ``port`` (default: its local port); None when its metrics are on its
+        own port (vLLM's ``/metrics``)."""
+        if not self.metrics_port_flag:
+            return None
+        return (port or self.default_port()) + METRICS_PORT_OFFSET
 
     def program(self) -> list[str]:
         """The start of the command line: the interpreter and module, or the console script."""
@@ -132,6 +143,12 @@ KINDS: dict[str, ServerKind] = {
         metrics_port_flag="--prometheus-port",  # its own default, 29000, would be shared
     ),
 }
+
+
+def replica_port(openai_port: int | None = None) -> int:
+    """The port of chapter 10's second replica: above ``openai_port`` (default: the OpenAI
+    server's local port). The room, chapter 10 and its checker read it here."""
+    return (openai_port or KINDS["openai"].default_port()) + REPLICA_PORT_OFFSET
 
 
 def kind_named(name: str) -> ServerKind:
