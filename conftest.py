@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 import uuid
 
@@ -23,7 +24,7 @@ import pytest
 import requests
 
 from helpers import _processes
-from helpers.launcher import ServerHandle, start_servers, stop_server
+from helpers.launcher import START_LOG, ServerHandle, start_servers, stop_server
 from helpers.ports import free_port
 from helpers.servers import KINDS
 from tests.support import SERVER_FIXTURES, server_fixture
@@ -46,6 +47,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every process this session starts (notebook kernels, and the servers they or the tests
     # start) inherits this mark, so the session finds its servers even without state files.
     os.environ[SESSION_MARK] = uuid.uuid4().hex
+    # Every server start of the run, in this process or any it starts, is written here.
+    starts = tempfile.NamedTemporaryFile("w", prefix="vllm-course-starts-", suffix=".txt",
+                                         delete=False)
+    starts.close()
+    os.environ[START_LOG] = starts.name
     # `timeout`, a CI runner or `kill` end a run with SIGTERM, which would skip the clean-up
     # below: make it an interruption, which pytest finishes by calling pytest_unconfigure.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -53,6 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The run's server starts: engines cost most of the suite's time (two vLLM imports each)."""
+    path = os.environ.get(START_LOG)
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as log:
+        kinds = [line.split()[0] for line in log if line.strip()]
+    os.unlink(path)
+    engines = [kind for kind in kinds if KINDS[kind].serves_model]
+    by_kind = ", ".join(f"{kind} {kinds.count(kind)}" for kind in KINDS if kind in kinds)
+    terminalreporter.write_line(f"Server starts in this run: {len(engines)} engines, "
+                                f"{len(kinds) - len(engines)} others ({by_kind or 'none'}).")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

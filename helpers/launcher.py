@@ -319,6 +319,7 @@ def _start(spec: ServerKind, model: str | None, host: str, port: int, url: str,
         env["VLLM_API_KEY"] = api_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_project_root()), env.get("PYTHONPATH")]))
     process = _processes.spawn(command, log_path, env, _project_root())
+    _record_start(spec, port)
     handle = ServerHandle(spec.name, url, resolved, process.pid, log_path, command, started=True)
     _processes.write(_processes.ServerState(
         spec.name, port, url, process.pid, process.create_time(), str(log_path), resolved,
@@ -336,6 +337,18 @@ def _start(spec: ServerKind, model: str | None, host: str, port: int, url: str,
             hint=diagnosis.advice(causes),
         ) from None
     return handle
+
+
+#: When set, each server start appends a line "KIND PORT" to this file (the test session
+#: counts the engines a run starts, in its own process and in every process it starts).
+START_LOG = "VLLM_COURSE_START_LOG"
+
+
+def _record_start(spec: ServerKind, port: int) -> None:
+    path = os.environ.get(START_LOG)
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{spec.name} {port}\n")
 
 
 class _ServerExited(Exception):
