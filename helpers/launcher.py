@@ -17,19 +17,23 @@ nothing and uses that remote server (workshop mode).
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from tqdm.auto import tqdm
 
 from helpers import _processes, diagnosis, settings
 from helpers.errors import ServerStartError
+from helpers.model import resolve_model
 from helpers.runtime import Device, detect_device, engine_environment
 from helpers.servers import KINDS, ServerKind, kind_named
 
@@ -229,10 +233,6 @@ def start_servers(starts: list[dict], *, progress: bool = True) -> list[ServerHa
     "No available memory for the cache blocks"). Returns the handles in order; if any start
     fails, the first error is raised once every start has ended (the servers that did start
     keep running)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from helpers.model import resolve_model
-
     device = detect_device()
     prepared = [dict(options) for options in starts]
     for options in prepared:  # convert the bundled model once, before the threads
@@ -307,8 +307,6 @@ def _start(spec: ServerKind, model: str | None, host: str, port: int, url: str,
     device = detect_device()
     resolved = None
     if spec.serves_model:
-        from helpers.model import resolve_model  # imports nothing heavy until it converts
-
         resolved = resolve_model(model or default_model(device))
     command = server_command(spec.name, resolved, host=host, port=port, device=device,
                              extra_args=extra_args)
@@ -361,8 +359,6 @@ class _ServerExited(Exception):
 def _wait_until_healthy(handle: ServerHandle, spec: ServerKind, timeout: float,
                         progress: bool) -> None:
     """Poll the health path until 200; raise :class:`_ServerExited` if the process ends."""
-    from tqdm.auto import tqdm
-
     start = time.monotonic()
     bar = tqdm(total=None, desc=f"Starting the {spec.title}", unit="s", disable=not progress,
                bar_format="{desc}: {elapsed}{postfix}")
@@ -473,8 +469,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Arguments after ``--`` go to the server: ``start router -- --worker-urls URL URL``.
     """
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m helpers.launcher",
                                      description="Start, stop or check the course's servers.")
     parser.add_argument("action", choices=["start", "stop", "status"])

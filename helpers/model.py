@@ -20,6 +20,8 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from helpers import _processes, settings
 from helpers.errors import MissingPackageError
 
@@ -88,7 +90,6 @@ def prepare_bundled_model(cache: Path | None = None, *, progress: bool = True) -
 def _convert(workdir: Path, *, progress: bool) -> None:
     """Load the GGUF, rebuild a plain (serialisable) model from it and save it."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     gguf_dir = bundled_gguf_file().parent

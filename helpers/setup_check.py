@@ -21,9 +21,13 @@ import importlib.metadata
 import re
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from helpers import settings
+from helpers.servers import KINDS
 
 __all__ = ["Check", "package_problem", "report", "run_checks", "stream_verdict"]
 
@@ -47,8 +51,6 @@ class Check:
 
 def required_packages(pyproject: str) -> list[tuple[str, str | None]]:
     """``(distribution, minimum version)`` of the ``libs`` profile in ``pyproject.toml``'s text."""
-    import tomllib
-
     libs = tomllib.loads(pyproject)["project"]["optional-dependencies"]["libs"]
     found = []
     for requirement in libs:
@@ -122,9 +124,6 @@ def check_packages(pyproject: Path = _ROOT / "pyproject.toml") -> list[Check]:
 
 
 def check_variables() -> list[Check]:
-    from helpers import settings
-    from helpers.servers import KINDS
-
     missing = [spec.remote_variable for spec in KINDS.values() if not spec.remote_url()]
     checks = [Check("the room's server variables", not missing,
                     f"{', '.join(missing)} not set" if missing else "all set",
@@ -183,9 +182,6 @@ def check_servers() -> list[Check]:
     """Each server of the room: reachable, and the key accepted (a one-token request each)."""
     import requests
 
-    from helpers import settings
-    from helpers.servers import KINDS
-
     legacy = KINDS["legacy"].remote_url()
     openai = KINDS["openai"].remote_url()
     router = KINDS["router"].remote_url()
@@ -221,9 +217,6 @@ def _arrivals(url: str, payload: dict, headers: dict) -> tuple[list[float], floa
 
 def check_streaming() -> list[Check]:
     """A short stream from each API: do its lines arrive as they are generated?"""
-    from helpers import settings
-    from helpers.servers import KINDS
-
     auth = settings.auth_headers()
     streams = []
     if KINDS["legacy"].remote_url():

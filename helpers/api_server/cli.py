@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 
 from helpers import settings
+from helpers.api_server.app import build_app
+from helpers.api_server.asgi import OneLineForStreamAborts
+from helpers.api_server.server import LegacyServer
+from helpers.model import resolve_model
 from helpers.payload import Limits
+from helpers.runtime import detect_device, engine_environment
 from helpers.servers import KINDS
 
 logger = logging.getLogger("helpers.api_server")
@@ -26,8 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The server's options followed by all of vLLM's engine arguments."""
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.utils.argparse_utils import FlexibleArgumentParser
-
-    from helpers.runtime import detect_device
 
     parser = FlexibleArgumentParser(
         prog="python -m helpers.api_server",
@@ -64,10 +67,6 @@ async def serve(args: argparse.Namespace) -> int:
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from helpers.api_server.app import build_app
-    from helpers.api_server.asgi import OneLineForStreamAborts
-    from helpers.api_server.server import LegacyServer
-
     engine = AsyncLLM.from_engine_args(AsyncEngineArgs.from_cli_args(args),
                                        usage_context=UsageContext.API_SERVER)
     try:
@@ -87,9 +86,6 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from helpers.model import resolve_model
-    from helpers.runtime import detect_device, engine_environment
-
     args = build_parser().parse_args(argv)
     args.model = resolve_model(args.model)
     args.api_key = args.api_key or settings.api_key()
