@@ -1,49 +1,68 @@
 """The checkers of chapter 01's exercises (request payloads). See :mod:`helpers.checks.framework`.
 
 Every check talks to the learner's legacy server (``VLLM_API_URL`` with the room's key in a
-workshop, else the local one), through the learner's code or the checker's own requests:
-exercise 1 sends the learner's ``temperature`` and ``top_k`` with seeds 0, 1 and 2 and reads
-the lists that come back; exercises 2 and 3 call the learner's counting functions and hold
-their numbers to what the penalties promise (and, on a server of the learner's own, to the
-checker's own greedy request). Generated text is never compared with a fixed text.
+workshop, else the local one) through :mod:`helpers.checks.server`, and judges behaviour, not
+shape:
+
+- exercise 1 sends the learner's ``temperature`` and ``top_k`` (of any numeric type) with seeds
+  0, 1 and 2 and reads the first two items of each list: two more items, different from
+  "apple" and from each other (the check reads words; whether they are fruits it cannot tell);
+- exercise 2 calls the learner's ``commas_at`` with frequency penalties the notebook never used
+  (0.3 and 1.7) and compares with the check's own greedy request for the same penalty;
+- exercise 3 calls the learner's ``prompt_words`` with repetition penalties the notebook never
+  used (0.9 and 1.1) and compares with the count the check makes from its own request's
+  tokens (the server's ``logprobs`` extension key).
+
+A value copied from the notebook's saved output, or a function that never asks the server,
+cannot pass: the check's own penalties are not in the notebook. On a workshop's shared server,
+which batches everyone's requests, greedy text may vary a little: there the counts are compared
+within a stated tolerance. Generated text is never compared with a fixed text.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from helpers import errors, settings
-from helpers.checks.framework import Chapter, Wrong, call, describe
+from helpers.checks import server
+from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks.values import first_mistake, number, whole
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 
 chapter = Chapter("01", "01_request_payloads.ipynb")
+progress = chapter.progress
 
 FRUITS_PROMPT = "Three fruits: apple,"
 COUNTING = "Count with me: one, two, three,"  # the chapter's `counting`
+LOOP = "I like cats. I like cats. I like"  # the chapter's `loop`
+PROMPT_WORDS = {"i", "like", "cats", "."}  # the chapter's PROMPT_WORDS
+#: The frequency penalties exercise 2's check uses: the notebook uses 0, 0.5, 1 and 2.
+FREQUENCY_PENALTIES = (0.3, 1.7)
+#: The repetition penalties exercise 3's check uses: the notebook uses 0.8, 1.0 and 1.5.
+REPETITION_PENALTIES = (0.9, 1.1)
+#: On a workshop's shared server, how far a count may be from the check's own request's.
+SHARED_TOLERANCE = 2
 _ITEM = re.compile(r"[a-z][a-z '-]{0,30}")  # a list item: a word or a few, nothing else
 
 
-def _shared() -> bool:
-    """A workshop's server batches everyone's requests: greedy text may vary a little."""
-    return settings.remote_legacy_url() is not None
+def _generate(prompt: str, fields: dict, what: str) -> dict:
+    """The check's own request to the learner's legacy server: its JSON body; a 400 is named
+    as a refusal of ``what``."""
+    answer = server.ask("legacy", "/generate", {"prompt": prompt, **fields})
+    if answer.status == 400:
+        raise Wrong(f"your server refused {what} (400): {answer.error}")
+    if answer.status != 200:
+        raise Wrong(f"your legacy server answered {answer.status} to this check's own request "
+                    f"to /generate: {answer.error}")
+    return answer.body
 
 
-def _generate(prompt: str, **fields: Any) -> list[str]:
-    """The checker's own request to the learner's server; its errors, in the learner's terms."""
-    from helpers.client import generate, strip_prompt
-
-    try:
-        texts = generate(prompt, **fields)
-    except errors.BadRequestError as error:
-        raise Wrong(f"your server refused {describe(fields, 70)} (400): {error.message}") \
-            from None
-    except errors.APIConnectionError as error:
-        raise Wrong(f"this check sends requests to your server, which did not answer "
-                    f"({type(error).__name__}): run the chapter's first cells "
-                    "(start_server()), then this one again.") from None
-    return [strip_prompt(text, prompt) for text in texts]
+def _completion(body: dict, prompt: str) -> str:
+    text = body["text"][0]
+    return text[len(prompt):] if text.startswith(prompt) else text
 
 
 # Exercise 1 ----------------------------------------------------------------------------------
@@ -53,22 +72,19 @@ def _items(completion: str) -> list[str]:
     return [item.strip().lower() for item in completion.split(",")[:2]]
 
 
-def _three_fruits(completion: str) -> bool:
+def _two_more_items(completion: str) -> bool:
+    """Two more list items after 'apple,': words, different from apple and from each other."""
     items = _items(completion)
     return (len(items) == 2 and all(_ITEM.fullmatch(item) for item in items)
             and len({"apple", *items}) == 3)
 
 
-@chapter.exercise("Three different fruits", hints=[
-    "At temperature 0 every seed gives the same text; far above 1, unlikely tokens slip in. "
-    "top_k keeps only the k most likely tokens at each step.",
-    "Try a moderate temperature, 0.7 to 1.0, with top_k between 10 and 40: "
-    "{'temperature': 0.9, 'top_k': 20}, then run the check.",
-])
-def exercise1(fields: Any) -> str:
-    if not isinstance(fields, dict):
+def _read_fields(answer: Any) -> dict:
+    """The learner's fields as plain JSON values (a NumPy or Fraction number is a number)."""
+    if not isinstance(answer, Mapping):
         raise Wrong(f"expected a dict of fields, such as {{'temperature': 0.9, 'top_k': 20}}; "
-                    f"got {describe(fields)}.")
+                    f"got {describe(answer)}.")
+    fields = call(dict, answer, doing="reading your fields", limit=10)
     missing = [name for name in ("temperature", "top_k") if name not in fields]
     if missing:
         raise Wrong(f"your fields have no {' and no '.join(missing)}: the exercise asks for "
@@ -76,58 +92,107 @@ def exercise1(fields: Any) -> str:
     if "seed" in fields:
         raise Wrong(f"your fields fix the seed ({fields['seed']!r}): then every request is the "
                     "same draw. Leave it out; the check sends seeds 0, 1 and 2 itself.")
+    # The server reads JSON numbers: a text "0.9" is not one (it answers 400), so the type
+    # matters here; any numeric type is sent as the number it is.
+    plain = {}
+    for name, value in fields.items():
+        if name in ("top_k", "max_tokens"):
+            plain[name] = whole(value, f"a whole number for {name} (the server reads JSON "
+                                "integers; a text is refused)")
+        elif name == "temperature":
+            plain[name] = number(value, "a number for temperature (the server reads JSON "
+                                 "numbers; a text is refused)")
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            plain[name] = int(value)
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            plain[name] = float(value)
+        else:
+            plain[name] = value
+    return plain
+
+
+@chapter.exercise("Three different fruits", hints=[
+    "At temperature 0 every seed gives the same text; far above 1, unlikely tokens slip in. "
+    "top_k keeps only the k most likely tokens at each step.",
+    "Try a moderate temperature, 0.7 to 1.0, with top_k between 10 and 40: "
+    "{'temperature': 0.9, 'top_k': 20}, then run the check.",
+], limit=240)
+def exercise1(answer: Any) -> str:
+    fields = _read_fields(answer)
     temperature, top_k = fields["temperature"], fields["top_k"]
-    if isinstance(temperature, int | float) and temperature == 0:
-        raise Wrong("temperature 0 is greedy decoding: the model always takes its most likely "
-                    "token, so the seed changes nothing and all three seeds give the same list. "
-                    "Sample: a temperature above 0.")
-    if top_k == 1:
-        raise Wrong("top_k 1 keeps only the most likely token: greedy again, whatever the "
-                    "temperature, so all three seeds give the same list. Let a few tokens "
-                    "compete (top_k between 10 and 40).")
-    fields = {name: value for name, value in fields.items() if name != "max_tokens"}
-    completions = [_generate(FRUITS_PROMPT, max_tokens=8, seed=seed, **fields)[0]
+    first_mistake([
+        (lambda: temperature == 0,
+         "temperature 0 is greedy decoding: the model always takes its most likely token, so "
+         "the seed changes nothing and all three seeds give the same list. Sample: a "
+         "temperature above 0."),
+        (lambda: top_k == 1,
+         "top_k 1 keeps only the most likely token: greedy again, whatever the temperature, so "
+         "all three seeds give the same list. Let a few tokens compete (top_k between 10 and "
+         "40)."),
+        (lambda: temperature < 0, f"temperature {temperature:g} is below 0: the server refuses "
+         "it. Sample with a temperature above 0, 0.7 to 1.0."),
+    ])
+    fields.pop("max_tokens", None)  # the exercise says 8
+    completions = [_completion(_generate(FRUITS_PROMPT, {**fields, "max_tokens": 8,
+                                                         "seed": seed}, "your fields"),
+                               FRUITS_PROMPT)
                    for seed in range(3)]
-    good = [seed for seed, text in enumerate(completions) if _three_fruits(text)]
+    good = [seed for seed, text in enumerate(completions) if _two_more_items(text)]
     shown = "; ".join(f"seed {seed}: {describe(text, 40)}" for seed, text in enumerate(completions))
     if len(good) < 2:
-        wide = not isinstance(top_k, int) or top_k <= 0 or top_k > 50
-        if isinstance(temperature, int | float) and temperature > 1.2 and wide:
+        wide = top_k <= 0 or top_k > 50
+        if temperature > 1.2 and wide:
             cut = "no" if top_k in (0, -1) else "a wide"
-            raise Wrong(f"at temperature {temperature} with {cut} top_k, unlikely tokens get "
-                        f"through: {shown}. Cut the tail (top_k "
-                        "about 20) or lower the temperature.")
-        raise Wrong(f"{len(good)} of 3 seeds listed two more different fruits after 'apple,' "
-                    f"(expected at least 2): {shown}.")
+            raise Wrong(f"at temperature {temperature:g} with {cut} top_k, unlikely tokens get "
+                        f"through: {shown}. Cut the tail (top_k about 20) or lower the "
+                        "temperature.")
+        raise Wrong(f"{len(good)} of 3 seeds continued the list with two more different words "
+                    f"after 'apple,' (expected at least 2): {shown}.")
     if len(set(completions)) == 1:
         raise Wrong(f"all three seeds gave the same text, {describe(completions[0], 40)}: "
                     "your temperature is so low that sampling is nearly greedy. Raise it.")
-    return (f"{len(good)} of 3 seeds list three different fruits, and the seeds give "
-            f"{len(set(completions))} different lists ({shown}).")
+    return (f"{len(good)} of 3 seeds continue the list after 'apple,' with two more items, "
+            f"words different from apple and from each other (whether they are fruits, the "
+            f"check cannot tell: read them), and the seeds give {len(set(completions))} "
+            f"different texts ({shown}).")
 
 
 # Exercise 2 ----------------------------------------------------------------------------------
 
-def _count(function: Any, penalty: float) -> int:
-    doing = f"calling your function with frequency_penalty {penalty}"
-    count = call(function, penalty, doing=doing)
-    if isinstance(count, list):
-        raise Wrong(f"{doing}, it returned a list, {describe(count, 50)}: complete() returns "
-                    "one completion per candidate. Count the commas of its [0].")
-    if isinstance(count, str):
-        raise Wrong(f"{doing}, it returned the text, {describe(count, 50)}: return the number "
-                    "of commas in it, text.count(',').")
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise Wrong(f"{doing}, it returned {describe(count)}; expected a number of commas "
-                    "(an int).")
-    if not 0 <= count <= 30:
-        raise Wrong(f"{doing}, it returned {count}; 30 tokens hold between 0 and 30 commas.")
+def _learners(function: Any, penalty: float, name: str, what: str, most: int,
+              too_many: str, shapes: list) -> int:
+    """The learner's count for ``penalty``: a whole number of any numeric type, in range.
+    ``shapes``: the exercise's known wrong kinds of value, as (test of the value, message)."""
+    doing = f"calling your function with {name} {penalty} (one the notebook never used)"
+    try:
+        count = call(function, penalty, doing=doing)
+    except AnswerRaised as raised:
+        if isinstance(raised.error, KeyError | IndexError):
+            raise Wrong(f"{doing}, your code raised {type(raised.error).__name__}: "
+                        f"{raised.error}: it looks the count up in a table (the notebook's "
+                        "printed values?) instead of asking the server. Send the request with "
+                        f"{name}=penalty and count in its answer.") from None
+        raise
+    first_mistake([(lambda test=test: test(count), lambda message=message:
+                    f"{doing}, it returned {message(count)}") for test, message in shapes])
+    count = whole(count, what, doing=doing)
+    if count < 0:
+        raise Wrong(f"{doing}, it returned {count}; a count is 0 or more.")
+    if count > most:
+        raise Wrong(f"{doing}, it returned {count}; {too_many}")
     return count
 
 
-def _our_commas(penalty: float, **fields: Any) -> int:
-    fields = {"max_tokens": 30, "temperature": 0, **fields}
-    return _generate(COUNTING, frequency_penalty=penalty, **fields)[0].count(",")
+def _our_commas(penalty: float, max_tokens: int = 30) -> int:
+    body = _generate(COUNTING, {"max_tokens": max_tokens, "temperature": 0,
+                                "frequency_penalty": penalty}, "the check's own request")
+    return _completion(body, COUNTING).count(",")
+
+
+def _agrees(yours: tuple[int, ...], ours: tuple[int, ...]) -> bool:
+    if server.shared("legacy"):
+        return all(abs(a - b) <= SHARED_TOLERANCE for a, b in zip(yours, ours, strict=True))
+    return yours == ours
 
 
 @chapter.exercise("A penalty per use", hints=[
@@ -135,49 +200,70 @@ def _our_commas(penalty: float, **fields: Any) -> int:
     "Ask for 30 greedy tokens and pass the penalty on.",
     "def commas_at(penalty): return complete(counting, max_tokens=30, temperature=0, "
     "frequency_penalty=penalty)[0].count(',')",
-], function="commas_at")
+], function="commas_at", limit=240)
 def exercise2(commas_at: Any) -> str:
-    low, high = _count(commas_at, 0), _count(commas_at, 2)
+    low_p, high_p = FREQUENCY_PENALTIES
+    what = "a number of commas (a whole number)"
+    shapes = [
+        (lambda value: isinstance(value, list | tuple), lambda value:
+         f"a {type(value).__name__}, {describe(value, 50)}: complete() returns one completion "
+         "per candidate. Count the commas of its [0]."),
+        (lambda value: isinstance(value, str), lambda value:
+         f"the text, {describe(value, 50)}: return the number of commas in it, "
+         "text.count(',')."),
+    ]
+    low, high = (_learners(commas_at, p, "frequency_penalty", what, 30,
+                           "30 tokens hold between 0 and 30 commas.", shapes)
+                 for p in (low_p, high_p))
     if low == high:
-        raise Wrong(f"your function counts {low} commas at frequency_penalty 0 and at 2: the "
-                    "penalty does not reach the request. Pass frequency_penalty=penalty.")
-    ours_low, ours_high = _our_commas(0), _our_commas(2)
-    if (low, high) == (ours_low + 3, ours_high + 3):
-        raise Wrong(f"you count {low} and {high} commas, 3 more than the completions hold "
-                    f"({ours_low} and {ours_high}): you counted the prompt's three commas. The "
-                    "legacy text starts with the prompt; complete() strips it.")
-    if not _shared() and (low, high) != (ours_low, ours_high):
-        if (low, high) == (_our_commas(0, max_tokens=16), _our_commas(2, max_tokens=16)):
-            raise Wrong(f"you count {low} and {high} commas: that is 16 tokens, the legacy "
-                        "default. Ask for 30: max_tokens=30.")
-        raise Wrong(f"you count {low} commas at penalty 0 and {high} at 2; the same request "
-                    f"made by this check (30 tokens, temperature 0) holds {ours_low} and "
-                    f"{ours_high}. Ask for 30 greedy tokens: max_tokens=30, temperature=0.")
+        raise Wrong(f"your function counts {low} commas at frequency_penalty {low_p:g} and at "
+                    f"{high_p:g} alike (penalties the notebook never used): the penalty does not "
+                    "reach the request, or the function does not ask the server at all. Send "
+                    "the request with frequency_penalty=penalty.")
     if high > low:
-        raise Wrong(f"you count more commas at penalty 2 ({high}) than at 0 ({low}); expected "
-                    "fewer: each comma written lowers the next one's logit.")
-    return (f"{low} commas at frequency_penalty 0, {high} at 2: each comma the model writes "
-            "lowers the next comma's logit once more.")
+        raise Wrong(f"you count more commas at penalty {high_p:g} ({high}) than at {low_p:g} "
+                    f"({low}); expected fewer: each comma written lowers the next one's logit.")
+    ours = (_our_commas(low_p), _our_commas(high_p))
+    if not _agrees((low, high), ours):
+        ours = (_our_commas(low_p), _our_commas(high_p))  # once more: a batch may flip a tie
+    if _agrees((low, high), ours):
+        compared = (f"within {SHARED_TOLERANCE} of this check's own requests on the room's "
+                    f"shared server ({ours[0]} and {ours[1]})" if server.shared("legacy")
+                    else "the same as this check's own greedy requests")
+        return (f"{low} commas at frequency_penalty {low_p:g}, {high} at {high_p:g} (penalties "
+                f"the notebook never used), {compared}: each comma the model writes lowers "
+                "the next comma's logit once more.")
+    seen = (f"you count {low} commas at frequency_penalty {low_p:g} and {high} at {high_p:g}; "
+            f"the same request made by this check (30 tokens, temperature 0) holds {ours[0]} "
+            f"and {ours[1]}")
+    first_mistake([
+        (lambda: (low, high) == (ours[0] + 3, ours[1] + 3),
+         f"{seen}: 3 more each, the prompt's three commas. The legacy text starts with the "
+         "prompt; complete() strips it."),
+        (lambda: (low, high) == (_our_commas(low_p, 16), _our_commas(high_p, 16)),
+         f"{seen}; yours are the counts of 16 tokens, the legacy default. Ask for 30: "
+         "max_tokens=30."),
+        (lambda: call(commas_at, low_p, doing="calling your function again with the same "
+                      f"penalty {low_p}") != low,
+         f"{seen}; and a second call with penalty {low_p:g} gave another count: your tokens are "
+         "sampled. Ask for greedy ones: temperature=0."),
+    ])
+    raise Wrong(f"{seen}. Ask for 30 greedy tokens after `counting`: max_tokens=30, "
+                "temperature=0, and count the commas of the completion.")
 
 
 # Exercise 3 ----------------------------------------------------------------------------------
 
-def _repeats(function: Any, penalty: float) -> int:
-    doing = f"calling prompt_words({penalty})"
-    count = call(function, penalty, doing=doing)
-    if isinstance(count, dict):
-        raise Wrong(f"{doing} returned the whole row, {describe(count, 50)}: return its "
-                    "['prompt_words'], a number.")
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise Wrong(f"{doing} returned {describe(count)}; expected the number of generated "
-                    "tokens that are words of the prompt (an int from 0 to 20).")
-    if count > 20:
-        raise Wrong(f"{doing} returned {count}, more than the 20 generated tokens: you count "
-                    "the prompt's own words too (the legacy text starts with the prompt). "
-                    "Count the generated tokens only, as penalised() does.")
-    if count < 0:
-        raise Wrong(f"{doing} returned {count}; a count is 0 or more.")
-    return count
+def _our_row(penalty: float) -> dict:
+    """The check's own request (the chapter's penalised()): tokens, text and counts."""
+    body = _generate(LOOP, {"max_tokens": 20, "temperature": 0, "logprobs": 1,
+                            "repetition_penalty": penalty}, "the check's own request")
+    tokens = [entry["token"] for entry in body["logprobs"][0]["tokens"]]
+    text = _completion(body, LOOP)
+    return {"tokens": sum(t.strip().lower() in PROMPT_WORDS for t in tokens),
+            "words": {sum(w.strip(strip).lower() in PROMPT_WORDS for w in text.split())
+                      for strip in ("", ".", ".,!?\"'")},
+            "text": text}
 
 
 @chapter.exercise("A repetition penalty below 1", hints=[
@@ -185,22 +271,54 @@ def _repeats(function: Any, penalty: float) -> int:
     "words among them: pass it repetition_penalty.",
     "def prompt_words(repetition_penalty): return penalised(repetition_penalty="
     "repetition_penalty)['prompt_words']",
-], function="prompt_words")
+], function="prompt_words", limit=240)
 def exercise3(prompt_words: Any) -> str:
-    counts = {penalty: _repeats(prompt_words, penalty) for penalty in (1.0, 0.8, 1.5)}
-    below, none, above = counts[0.8], counts[1.0], counts[1.5]
-    if below == none == above:
-        raise Wrong(f"prompt_words gives {none} for 0.8, 1.0 and 1.5 alike: the penalty does "
-                    "not reach the request. Pass repetition_penalty=repetition_penalty.")
-    if not below >= none >= above or below == above:
-        raise Wrong(f"prompt_words gives {below} at 0.8, {none} at 1.0 and {above} at 1.5; "
+    below_p, above_p = REPETITION_PENALTIES
+    what = ("the number of generated tokens that are words of the prompt (a whole number from "
+            "0 to 20)")
+    shapes = [
+        (lambda value: isinstance(value, Mapping), lambda value:
+         f"the whole row, {describe(value, 50)}: return its ['prompt_words'], a number."),
+        (lambda value: isinstance(value, str), lambda value:
+         f"the text {describe(value, 50)}; expected {what}."),
+    ]
+    below, above = (_learners(prompt_words, p, "repetition_penalty", what, 20,
+                              "more than the 20 generated tokens: you count the prompt's own "
+                              "words too (the legacy text starts with the prompt). Count the "
+                              "generated tokens only, as penalised() does.", shapes)
+                    for p in (below_p, above_p))
+    if below == above:
+        raise Wrong(f"prompt_words gives {below} for {below_p:g} and {above_p:g} alike "
+                    "(penalties the notebook never used): the penalty does not reach the "
+                    "request, or the function does not ask the server at all. Pass "
+                    "repetition_penalty=repetition_penalty.")
+    if below < above:
+        raise Wrong(f"prompt_words gives {below} at {below_p:g} and {above} at {above_p:g}; "
                     "expected the count to fall as the penalty rises (below 1 the prompt's "
-                    "tokens are favoured, above 1 pushed down). Are the 20 tokens greedy "
-                    "(temperature 0)?")
-    return (f"{below} of 20 generated tokens repeat the prompt's words at 0.8, {none} at 1.0 "
-            f"and {above} at 1.5: below 1 the penalty rewards what was already written.")
-
-
-def progress() -> str:
-    """This chapter's exercises: ✓ done, ✗ last try failed, · not tried."""
-    return chapter.progress()
+                    "tokens are favoured, above 1 pushed down).")
+    rows = [_our_row(below_p), _our_row(above_p)]
+    if not _agrees((below, above), (rows[0]["tokens"], rows[1]["tokens"])):
+        rows = [_our_row(below_p), _our_row(above_p)]  # once more: a batch may flip a tie
+    ours = (rows[0]["tokens"], rows[1]["tokens"])
+    if _agrees((below, above), ours):
+        compared = (f"within {SHARED_TOLERANCE} of this check's own requests on the room's "
+                    f"shared server ({ours[0]} and {ours[1]})" if server.shared("legacy")
+                    else "the same as the check counts in its own request's tokens")
+        return (f"{below} of 20 generated tokens are words of the prompt at repetition_penalty "
+                f"{below_p:g}, {above} at {above_p:g} (penalties the notebook never used), "
+                f"{compared}: below 1 the penalty rewards what was already written.")
+    seen = (f"prompt_words gives {below} at {below_p:g} and {above} at {above_p:g}; this "
+            f"check's own request (20 greedy tokens after `loop`, logprobs 1) has {ours[0]} "
+            f"and {ours[1]} generated tokens that are words of the prompt")
+    first_mistake([
+        (lambda: below in rows[0]["words"] and above in rows[1]["words"],
+         f"{seen}. Yours are the counts of the *words* of the text ({describe(rows[0]['text'], 40)}"
+         "): the exercise counts tokens, as penalised() does, and '.' is a token of its own. "
+         "Count body['logprobs'][0]['tokens']."),
+        (lambda: call(prompt_words, above_p, doing="calling prompt_words again with the same "
+                      f"penalty {above_p}") != above,
+         f"{seen}; and a second call with {above_p:g} gave another count: your tokens are "
+         "sampled. Ask for greedy ones: temperature=0."),
+    ])
+    raise Wrong(f"{seen}. Ask for 20 greedy tokens after `loop` (max_tokens=20, temperature=0) "
+                "and count the generated tokens that are prompt words, as penalised() does.")
