@@ -133,3 +133,13 @@ def test_the_first_known_mistake_that_holds_is_said() -> None:
         values.first_mistake(table)
     assert seen == [1]  # conditions after the one that held are not evaluated
     values.first_mistake([(lambda: False, "never")])
+
+
+def test_a_checkers_own_verdict_inside_call_stays_a_verdict() -> None:
+    """A checker that reads the learner's values under the limit may judge them there: its
+    Wrong is not reported as 'your code raised Wrong'."""
+    def read(value):
+        raise Wrong(f"{value} is not a count.")
+
+    with pytest.raises(Wrong, match="^x is not a count.$"):
+        call(read, "x", doing="reading your answer", limit=5)

@@ -1,38 +1,96 @@
 """The checkers of chapter 07's exercises (the playground). See :mod:`helpers.checks.framework`.
 
 Both run against the learner's servers (local, or a workshop room's with its key) through a
-:class:`~helpers.playground.Playground` of the checker's own. Exercise 1 takes the learner's
-settings (a ``Choices``) and runs them on both APIs: the candidates must be the same.
-Exercise 2 hands the learner's function a playground that records what it is asked to do
-(its runs, how many updates each yielded, when ``stop()`` came), then asks vLLM's metrics
-whether the server still generates the request (not on a room's shared server).
+:class:`~helpers.playground.Playground` of the checker's own.
+
+- Exercise 1 reads the learner's settings (a ``Choices``, or a dict of its fields; numbers of
+  any numeric type) and runs them on both APIs, with the notebook's prompt and with a prompt
+  of the check's own: the candidates must be the same on both. Then it runs them on its own
+  prompt *without* the seed: if the two APIs still agree and the two candidates are one text,
+  the settings do not sample (a temperature or top_p so small that decoding is greedy), and
+  the seed is not what made them repeat.
+- Exercise 2 hands the learner's function a playground that records what it is asked to do
+  (its runs, every update each yielded, when ``stop()`` came), then waits (with a deadline)
+  for the server's own ``/metrics`` to show that the request is no longer generated, on the
+  server of the API the learner chose. The updates returned must be ones the stream yielded.
+  Before each check both servers are settled (an earlier attempt's requests waited out), and
+  after it the checker closes whatever the learner's code left open.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from helpers import settings
-from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks import server
+from helpers.checks.framework import Chapter, Wrong, call, describe
+from helpers.checks.values import as_list, first_mistake, number, whole
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
-chapter = Chapter("07", "07_playground.ipynb")
-LIMIT = 20.0  # seconds exercise 2 waits for the learner's function before stopping it itself
+
+def _settle() -> None:
+    """Wait out an earlier attempt's requests on both servers. A server that does not answer
+    is left to the check itself, which says so when (and if) it needs that server."""
+    for kind in ("legacy", "openai"):
+        try:
+            server.settle(kind)
+        except Wrong:
+            pass
 
 
-def _base_url(kind: str) -> str:
-    """The learner's server of ``kind``: the room's when set, else the local one."""
-    from helpers.servers import KINDS
+chapter = Chapter("07", "07_playground.ipynb", prepare=_settle)
+progress = chapter.progress
 
-    return KINDS[kind].url()
+#: The check's own prompt (the notebook uses "The ocean is" and the default prompt).
+OWN_PROMPT = "My grandmother's kitchen always smelled of"
+#: Runs of exercise 1 are cut to this many tokens (the seed's effect shows in the first ones).
+MAX_COMPARED = 16
+#: Seconds the learner's stop_long_request(playground) may take (the reference takes ~1 s).
+LIMIT = 20.0
+#: Seconds the server may take to drop a request once its connection was closed.
+ABORT_WITHIN = 10.0
+
+def _read_settings(same: Any) -> Any:
+    """:func:`_choices_from`, run under :func:`call` (the answer's own methods may loop): the
+    ``Choices``, or the text of the :class:`Wrong` it raised."""
+    try:
+        return _choices_from(same)
+    except Wrong as wrong:
+        return str(wrong)
 
 
-def _remote() -> bool:
-    return settings.remote_legacy_url() is not None
+def _choices_from(same: Any) -> Any:
+    """The learner's settings as a clean ``Choices``: every number as a plain int or float
+    (a NumPy int or a Fraction is fine; it would not go into a JSON request as it is)."""
+    from helpers.playground import Choices
+
+    names = [field.name for field in dataclasses.fields(Choices)]
+    if isinstance(same, Choices):
+        given = {name: getattr(same, name) for name in names}
+    elif isinstance(same, Mapping):
+        unknown = sorted(str(key) for key in same if key not in names)
+        if unknown:
+            raise Wrong(f"your settings name {', '.join(unknown)}, which a Choices does not "
+                        f"have (its fields: {', '.join(names)}).")
+        given = {**{name: getattr(Choices(), name) for name in names}, **dict(same)}
+    else:
+        raise Wrong(f"expected your settings as a Choices, as in same = Choices(prompt=..., "
+                    f"n=2, seed=...), or a dict of its fields; got {describe(same)}. This "
+                    "check runs them on both APIs.")
+    if not isinstance(given["prompt"], str) or not given["prompt"]:
+        raise Wrong(f"your settings' prompt is {describe(given['prompt'])}; expected a text.")
+    seed = given["seed"]
+    return Choices(
+        prompt=given["prompt"], api="legacy",
+        temperature=number(given["temperature"], "a temperature (a number)"),
+        top_p=number(given["top_p"], "a top_p (a number)"),
+        max_tokens=whole(given["max_tokens"], "max_tokens (a whole number)"),
+        n=whole(given["n"], "n (a whole number)"),
+        seed=None if seed is None else whole(seed, "a seed (a whole number, or None)"),
+        stream=bool(given["stream"]), beam_search=bool(given["beam_search"]))
 
 
 @chapter.exercise("The same candidates on both APIs", hints=[
@@ -41,35 +99,87 @@ def _remote() -> bool:
     "same = Choices(prompt='The ocean is', n=2, max_tokens=8, stream=False, seed=7): a fixed "
     "seed, with the same temperature, top_p and max_tokens, repeats the samples on either "
     "server; the api switch does not matter.",
-])
+], limit=180)
 def exercise1(same: Any) -> str:
-    from helpers.playground import Choices, Playground
+    from helpers.playground import Playground
 
-    if not isinstance(same, Choices):
-        raise Wrong(f"expected your settings as a Choices, as in same = Choices(prompt=..., "
-                    f"n=2, ...); got {describe(same)}. This check runs them on both APIs.")
-    if same.n != 2:
-        raise Wrong(f"your settings ask for n={same.n}; the exercise compares two candidates: "
-                    "n=2.")
-    if same.beam_search:
-        raise Wrong("beam_search=True: beam search does not sample, so it says nothing about "
-                    "sampling. Switch it off and find what makes two samples repeat.")
-    if same.temperature == 0:
-        raise Wrong("temperature=0 with n=2: vLLM refuses it (both candidates would be the same "
-                    "greedy text). Keep sampling, and find what makes the samples repeat.")
-    if same.seed is None:
-        raise Wrong("seed=None: without a seed every run samples anew, on either server, so "
-                    "the candidates differ (press Run twice in the app). Fix the seed.")
-    playground = Playground(_base_url("legacy"), _base_url("openai"))
-    texts = {api: _final(playground, dataclasses.replace(same, api=api))
-             for api in ("legacy", "openai")}
-    if texts["legacy"] != texts["openai"]:
-        raise Wrong(f"with seed={same.seed} the legacy API gave {describe(texts['legacy'], 60)}"
-                    f" and the OpenAI API {describe(texts['openai'], 60)}: expected the same. "
-                    "(On a shared server another batch can tip a near-tie: run the check "
-                    "again.)")
-    return (f"with seed={same.seed}, temperature={same.temperature} and top_p={same.top_p}, "
-            f"both APIs gave the same two candidates, {describe(texts['legacy'], 70)}.")
+    choices = call(_read_settings, same, doing="reading your settings", limit=10)
+    if isinstance(choices, str):
+        raise Wrong(choices)
+    first_mistake([
+        (lambda: choices.n != 2,
+         f"your settings ask for n={choices.n}; the exercise compares two candidates: n=2."),
+        (lambda: choices.beam_search,
+         "beam_search=True: beam search does not sample, so it says nothing about sampling. "
+         "Switch it off and find what makes two samples repeat."),
+        (lambda: choices.temperature == 0,
+         "temperature=0 with n=2: vLLM refuses it (both candidates would be the same greedy "
+         "text). Keep sampling, and find what makes the samples repeat."),
+        (lambda: choices.temperature < 0 or not 0 < choices.top_p <= 1,
+         f"temperature={choices.temperature:g}, top_p={choices.top_p:g}: the servers accept "
+         "a temperature of 0 or more and a top_p in (0, 1]."),
+        (lambda: choices.max_tokens < 1,
+         f"max_tokens={choices.max_tokens}: ask for at least one token."),
+        (lambda: choices.seed is None,
+         "seed=None: without a seed every run samples anew, on either server, so the "
+         "candidates differ (press Run twice in the app). Fix the seed."),
+    ])
+    cut = min(choices.max_tokens, MAX_COMPARED)
+    playground = Playground(*_urls())
+    shared = server.shared("legacy") or server.shared("openai")
+    compared = []
+    for prompt in (choices.prompt, OWN_PROMPT):
+        run = dataclasses.replace(choices, prompt=prompt, max_tokens=cut)
+        texts = {api: _final(playground, dataclasses.replace(run, api=api))
+                 for api in ("legacy", "openai")}
+        if not _same(texts["legacy"], texts["openai"], shared):
+            whose = "your prompt" if prompt == choices.prompt else f"the check's own prompt " \
+                f"{prompt!r}"
+            raise Wrong(f"with seed={choices.seed}, for {whose}, the legacy API gave "
+                        f"{describe(texts['legacy'], 60)} and the OpenAI API "
+                        f"{describe(texts['openai'], 60)}: expected the same two candidates."
+                        + (" (A room's shared server batches everyone's requests, which can "
+                           "tip a near-tie: run the check again.)" if shared else ""))
+        compared.append(texts["legacy"])
+    # Without the seed: do these settings sample at all?
+    unseeded = dataclasses.replace(choices, prompt=OWN_PROMPT, max_tokens=cut, seed=None)
+    free = {api: _final(playground, dataclasses.replace(unseeded, api=api))
+            for api in ("legacy", "openai")}
+    if free["legacy"] == free["openai"] and len(set(free["legacy"])) == 1:
+        raise Wrong(f"with temperature={choices.temperature:g} and top_p={choices.top_p:g}, "
+                    f"even without a seed both APIs gave one text four times "
+                    f"({describe(free['legacy'][0], 50)}) for the check's own prompt: these "
+                    "settings always picked the likeliest token, which is greedy decoding, "
+                    "so the seed is not what made them repeat. Keep sampling (the default "
+                    "temperature=0.8, top_p=1.0) and fix the seed.")
+    capped = (f" (the first {cut} tokens compared)" if cut < choices.max_tokens else "")
+    how = ("the same or differing only after a common start (a room's shared server)"
+           if shared else "the same")
+    return (f"with seed={choices.seed}, temperature={choices.temperature:g} and "
+            f"top_p={choices.top_p:g}, both APIs gave {how} two candidates for your prompt "
+            f"and for the check's own, {OWN_PROMPT!r}{capped}; without the seed they "
+            f"differ. Yours: {describe(compared[0], 70)}.")
+
+
+def _same(legacy: list, openai: list, shared: bool) -> bool:
+    """The two APIs' candidates are the same; on a room's shared server, where another
+    batch may tip a near-tie, each pair of candidates starts the same (its first half)."""
+    if legacy == openai:
+        return True
+    if not shared or len(legacy) != len(openai):
+        return False
+    for one, other in zip(legacy, openai, strict=True):
+        common = len(_common_prefix(one, other))
+        if common < min(len(one), len(other)) / 2:
+            return False
+    return True
+
+
+def _common_prefix(one: str, other: str) -> str:
+    end = 0
+    while end < min(len(one), len(other)) and one[end] == other[end]:
+        end += 1
+    return one[:end]
 
 
 def _final(playground: Any, choices: Any) -> list:
@@ -86,33 +196,55 @@ def _final(playground: Any, choices: Any) -> list:
 
 
 def _recording_playground() -> Any:
-    """A playground on the learner's servers that records runs, updates and stops."""
+    """A playground on the learner's servers that records runs, updates and stops. A run
+    with stream=False is read as a stream underneath (one update at the end, as before), so
+    that stop() can close it: the check never leaves a 2,000-token request behind."""
     from helpers.playground import Playground
 
     class Recording(Playground):
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
             self.runs: list[dict] = []
-            self.stops: list[int] = []  # updates yielded so far, at each stop() of the learner
+            self.stops: list[dict] = []  # at each stop() of the learner: what had happened
 
         def run(self, choices: Any):
-            record = {"choices": choices, "updates": 0, "ended": False,
-                      "stopped_before": bool(self.stops)}
+            record = {"choices": choices, "updates": [], "ended": False,
+                      "stopped_before": bool(self.stops), "closed": False}
             self.runs.append(record)
             try:
-                for texts in super().run(choices):
-                    record["updates"] += 1
+                for texts in self._streamed(choices):
+                    record["updates"].append(list(texts))
                     yield texts
                     if record["stopped_before"]:  # the learner's stop came too early:
                         Playground.stop(self)  # end the 2,000 tokens for them
+                        record["closed"] = True
             finally:
                 record["ended"] = True
 
+        def _streamed(self, choices: Any):
+            if choices.stream or choices.beam_search:
+                yield from Playground.run(self, choices)
+                return
+            last = None
+            for texts in Playground.run(self, dataclasses.replace(choices, stream=True)):
+                last = texts
+            if last is not None and not self.stopped:
+                yield last
+
         def stop(self) -> None:
-            self.stops.append(sum(run["updates"] for run in self.runs))
+            live = [run for run in self.runs if not run["ended"]]
+            self.stops.append({"live": bool(live),
+                               "updates": sum(len(run["updates"]) for run in self.runs)})
             super().stop()
 
-    return Recording(_base_url("legacy"), _base_url("openai"))
+    return Recording(*_urls())
+
+
+def _urls() -> tuple[str, str]:
+    """The learner's legacy and OpenAI-compatible servers, as a Playground takes them."""
+    from helpers.servers import KINDS
+
+    return KINDS["legacy"].url(), KINDS["openai"].url()
 
 
 @chapter.exercise("Stop a long request from code", hints=[
@@ -122,90 +254,158 @@ def _recording_playground() -> Any:
     "worker = threading.Thread(target=lambda: seen.extend(playground.run(Choices("
     "max_tokens=2000, stream=True)))); worker.start(); wait while len(seen) < 3 and "
     "worker.is_alive(); then playground.stop(), worker.join(10), and return seen.",
-], function="stop_long_request")
+], function="stop_long_request", limit=120)
 def exercise2(stop_long_request: Any) -> str:
     playground = _recording_playground()
-    outcome: dict = {}
-
-    def attempt() -> None:
-        try:
-            outcome["result"] = call(stop_long_request, playground,
-                                     doing="calling stop_long_request(playground)")
-        except AnswerRaised as raised:
-            outcome["raised"] = raised
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(LIMIT)
-    late = worker.is_alive()
-    if late:  # stop the stream ourselves, so that the learner's function can return
+    try:
+        return _judge_stop(stop_long_request, playground)
+    finally:  # whatever the learner's code left open is closed, so the next check starts clean
         from helpers.playground import Playground
 
         Playground.stop(playground)
-        worker.join(10)
+
+
+def _judge_stop(stop_long_request: Any, playground: Any) -> str:
+    doing = "calling stop_long_request(playground)"
+    try:
+        seen = call(stop_long_request, playground, doing=doing, limit=LIMIT)
+    except Wrong as late:  # the time limit: say what the function had done by then
+        run = playground.runs[0] if playground.runs else None
+        if run is None:
+            raise Wrong(f"{late} It had not called playground.run(...).") from None
+        _choices_mistakes(run, f"{late} ")
+        if not playground.stops:
+            raise Wrong(f"{late} It had read {len(run['updates'])} updates and never called "
+                        "playground.stop(): it waits for the whole 2,000 tokens. Read the "
+                        "stream in a thread, and stop it from your function after a few "
+                        "updates.") from None
+        raise Wrong(f"{late} It had called playground.stop(), then did not return: join the "
+                    "thread with a timeout, worker.join(10).") from None
     if not playground.runs:
         raise Wrong("your function never called playground.run(...) on the playground it "
                     "receives: run Choices(max_tokens=2000, stream=True) with it.")
     run = playground.runs[0]
     choices = run["choices"]
-    if not choices.stream:
-        raise Wrong("your Choices have stream=False: the answer then comes as one update at "
-                    "the end, with nothing to stop on the way. Use stream=True.")
-    if choices.max_tokens < 500:
-        raise Wrong(f"your Choices ask for max_tokens={choices.max_tokens}: the stream can "
-                    "end on its own before you stop it. Ask for a long one, max_tokens=2000.")
-    if run["stopped_before"]:
-        raise Wrong("you called playground.stop() before the stream had started: run() "
-                    "begins by clearing the stop flag, so that stop was forgotten and the "
-                    "request went on. Wait for a few updates, then stop.")
-    if late:
-        if not playground.stops:
-            raise Wrong(f"after {LIMIT:.0f} s your function was still running, and had not "
-                        f"called playground.stop() ({run['updates']} updates read): it waits "
-                        "for the whole 2,000 tokens. Read the stream in a thread, and stop it "
-                        "from your function after a few updates.")
-        raise Wrong(f"your function called playground.stop() but had not returned after "
-                    f"{LIMIT:.0f} s: join the thread with a timeout, worker.join(10).")
-    if "raised" in outcome:
-        raise outcome["raised"]
+    kind = "openai" if choices.api == "openai" else "legacy"
+    _choices_mistakes(run)
     if not playground.stops:
-        running = "" if _remote() else _still_running(within=2)
-        raise Wrong(f"your function returned without calling playground.stop(){running}. "
-                    "Leaving the loop (or a thread still reading) does not say \"stop\" to "
-                    "the server; playground.stop() closes the connection at once, from any "
-                    "thread, as the Stop button does.")
-    seen = outcome.get("result")
-    if seen is None:
-        raise Wrong("your function returned None: return the updates it saw (a list).")
-    if not isinstance(seen, list) or not seen or not all(isinstance(u, list) for u in seen):
-        raise Wrong(f"your function returned {describe(seen)}; expected the updates it saw "
-                    "before stopping: a non-empty list of updates, each a list of texts.")
-    deadline = time.monotonic() + 5
-    while not run["ended"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not run["ended"]:
+        raise Wrong(_no_stop_message(run, kind))
+    if not any(stop["live"] for stop in playground.stops):
+        raise Wrong(f"your playground.stop() came after the stream had ended "
+                    f"({len(run['updates'])} updates): stop it while it runs.")
+    updates = call(_read_updates, seen, doing="reading the updates your function returned",
+                   limit=10)
+    if isinstance(updates, str):
+        raise Wrong(f"{doing} returned {describe(seen, 60)}; expected the updates it saw before "
+                    "stopping, a list of updates, and each update is a list of texts (one "
+                    f"per candidate), not {updates}.")
+    yielded = run["updates"]
+    if not updates:
+        raise Wrong(f"{doing} returned an empty list, but the stream had yielded "
+                    f"{len(yielded)} updates: return the updates your function saw.")
+    read = updates
+    if not _in_order(read, yielded):
+        raise Wrong(f"{doing} returned {len(read)} updates, {describe(read, 60)}, that are "
+                    f"not ones the stream yielded in this run ({len(yielded)} updates, the "
+                    f"first {describe(yielded[:1], 50)}): return the updates your function "
+                    "read from playground.run(...), as they came.")
+    ended = _wait(lambda: run["ended"], within=5)
+    if not ended:
         raise Wrong("5 s after your playground.stop() the stream was still being read: stop "
                     "with the same playground whose run() you read.")
-    if _remote():
-        return (f"stopped after {len(seen)} updates of a 2,000-token stream (a room's shared "
-                "server: its metrics were not checked).")
-    running = _still_running(within=5)
-    if running:
-        raise Wrong(f"you stopped after {len(seen)} updates, but 5 s later the server{running}"
-                    ": close the connection, which playground.stop() does.")
-    return (f"stopped after {len(seen)} updates of a 2,000-token stream; vLLM's metrics "
-            "show no request running any more.")
+    if server.shared(kind):
+        return (f"stopped after {len(read)} updates of a {choices.max_tokens}-token stream (a "
+                "room's shared server: its metrics were not checked).")
+    left = _wait_idle(kind, ABORT_WITHIN)
+    if left:
+        raise Wrong(f"you stopped after {len(read)} updates, but {ABORT_WITHIN:g} s later your "
+                    f"server still generated {left} request(s): close the connection, which "
+                    "playground.stop() does.")
+    return (f"stopped after {len(read)} of a {choices.max_tokens}-token stream's updates "
+            f"(the updates returned are the ones it yielded); your server's /metrics then "
+            "showed no request running.")
 
 
-def _still_running(within: float) -> str:
-    """'' when the learner's legacy server generates nothing (within ``within`` s), else
-    ' (still generating N request(s))'."""
-    from helpers.metrics import wait_for_running
+def _choices_mistakes(run: dict, before: str = "") -> None:
+    """The known mistakes of the learner's Choices (``before``: what happened first)."""
+    choices = run["choices"]
 
-    running = wait_for_running(_base_url("legacy"), 0, within=within)
-    return f" (it still generates {running} request(s))" if running else ""
+    def after(text: str) -> str:
+        return f"{before}{text[0].upper()}{text[1:]}" if before else text
+
+    first_mistake([
+        (lambda: not choices.stream,
+         after("your Choices have stream=False: the answer then comes as one update at the "
+               "end, with nothing to stop on the way. Use stream=True.")),
+        (lambda: choices.max_tokens < 500,
+         after(f"your Choices ask for max_tokens={choices.max_tokens}: the stream can end on "
+               "its own before you stop it. Ask for a long one, max_tokens=2000.")),
+        (lambda: run["stopped_before"],
+         after("you called playground.stop() before the stream had started: run() begins "
+               "by clearing the stop flag, so that stop was forgotten and the request went "
+               "on. Wait for a few updates, then stop.")),
+    ])
 
 
-def progress() -> str:
-    """This chapter's exercises: ✓ done, ✗ last try failed, · not tried."""
-    return chapter.progress()
+def _no_stop_message(run: dict, kind: str) -> str:
+    seen = f"{len(run['updates'])} updates read"
+    base = (f"your function returned without calling playground.stop() ({seen}). "
+            "playground.stop() closes the connection at once, from any thread, as the Stop "
+            "button does.")
+    if run["ended"]:  # the learner's loop dropped the generator, which closed the stream
+        return (base + " Here the stream did end, because leaving your loop closed the "
+                "generator; the exercise asks for the Stop button's way, which stops a stream "
+                "that another thread is reading.")
+    if server.shared(kind):
+        return base + " The stream was still being read when your function returned."
+    left = _wait_idle(kind, 2.0)
+    still = (f" 2 s later your server still generated {left} request(s)." if left else
+             " The stream was still open when your function returned.")
+    return base + still
+
+
+def _read_updates(seen: Any) -> list | str:
+    """The learner's returned updates as lists of texts (any sequences will do), or a short
+    description of what is not one. Run under :func:`call`: the answer's methods may loop."""
+    try:
+        updates = as_list(seen)
+    except Wrong:
+        return describe(seen, 40)
+    read = []
+    for update in updates:
+        try:
+            texts = as_list(update)
+        except Wrong:
+            return f"an update {describe(update, 40)}"
+        if not all(isinstance(text, str) for text in texts):
+            return f"an update {describe(update, 40)}"
+        read.append(texts)
+    return read
+
+
+def _in_order(read: list, yielded: list) -> bool:
+    """``read`` is a subsequence of ``yielded`` (compared as values)."""
+    position = 0
+    for texts in read:
+        while position < len(yielded) and yielded[position] != texts:
+            position += 1
+        if position == len(yielded):
+            return False
+        position += 1
+    return True
+
+
+def _wait(condition: Any, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while not (done := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(done)
+
+
+def _wait_idle(kind: str, within: float) -> int:
+    """Wait (up to ``within`` s) until the learner's server of ``kind`` runs no request;
+    the number still running or waiting then (0: idle)."""
+    deadline = time.monotonic() + within
+    while (left := server.busy(kind)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

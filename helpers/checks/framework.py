@@ -79,6 +79,8 @@ def call(function: Callable, *args: Any, doing: str = "", limit: float = CALL_LI
     doing = doing or f"calling {_name(function)}"
     try:
         return run_limited(function, args, kwargs, limit)
+    except (Wrong, NotHere):
+        raise  # a checker's own verdict, from code it runs under the limit (reading values)
     except TimedOut as late:
         raise Wrong(f"{doing}, your code did not return within {late.seconds:g} s, so the "
                     "check stopped it: an endless loop, or a call that waits forever (a "
