@@ -32,7 +32,7 @@ UV_OPTS := $(foreach links,$(FIND_LINKS),--find-links $(links)) \
 install = $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(UV_OPTS) $(1) \
           || { echo "uv could not install; pip does instead"; $(PIP) install -q $(1) 2>&1 | $(QUIET); }
 
-.PHONY: help setup run test test-fast notebooks lint bench bench-notebooks reliability check-vllm-cuda colab-links clean-servers
+.PHONY: help setup run test test-fast notebooks lint bench bench-notebooks reliability check-vllm-cuda colab-links screenshots clean-servers
 
 help:
 	@echo "make run    set up, start the legacy server, run the three example client sessions"
@@ -42,6 +42,7 @@ help:
 	@echo "make reliability  fuzzing, faults and load at full size, then a table of figures"
 	@echo "make check-vllm-cuda  check the CUDA vllm release has every vLLM name the course uses"
 	@echo "make notebooks  re-execute every chapter and save its outputs"
+	@echo "make screenshots  photograph chapter 07's app in JupyterLab (headless chromium)"
 	@echo "make lint   ruff over helpers/, tests/ and benchmarks/"
 
 setup: $(STAMP)
@@ -107,6 +108,19 @@ notebooks: setup
 	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
 	-for kind in $$($(PY) -c 'from helpers.servers import KINDS; print(*reversed(KINDS))'); do \
 	  $(PY) -m helpers.launcher stop $$kind; done
+
+# The picture of chapter 07's app that its saved notebook shows under the app cell (a widget
+# lives only in a running kernel): JupyterLab in headless chromium runs the chapter, presses
+# Run and photographs the app once the streamed answer is done. Needs Debian's chromium and
+# the playwright package (installed if missing; playwright drives that chromium, its own
+# browser download is not used). The chapter reuses servers already running (as
+# VLLM_COURSE_LEGACY_PORT / VLLM_COURSE_OPENAI_PORT name them), else starts them and leaves
+# them running: `make clean-servers`.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+screenshots: setup
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	$(PY) -c 'import playwright' 2>/dev/null || $(call install,playwright)
+	$(PY) tools/browser_check.py --app-image browser-check/07_playground_app.png 07_playground.ipynb
 
 colab-links: setup
 	$(PY) tools/colab_links.py
