@@ -23,7 +23,7 @@ import uuid
 import pytest
 import requests
 
-from helpers import _processes
+from helpers import _processes, settings
 from helpers.launcher import START_LOG, ServerHandle, start_servers, stop_server
 from helpers.ports import free_port
 from helpers.servers import KINDS
@@ -136,7 +136,10 @@ def session_servers(request: pytest.FixtureRequest) -> dict[str, ServerHandle]:
     used = {name for item in request.session.items
             for name in getattr(item, "fixturenames", ())}
     kinds = [kind for kind in ("legacy", "openai") if f"{kind}_server" in used]
-    handles = dict(zip(kinds, start_servers([dict(kind=kind) for kind in kinds],
+    # The OpenAI server calls tools from the start, as chapter 11 restarts it: the chapter
+    # and the checker tests of chapter 11 then use it as it is, without another engine start.
+    options = {"legacy": {}, "openai": {"extra_args": list(settings.TOOL_CALLING_ARGS)}}
+    handles = dict(zip(kinds, start_servers([dict(kind=kind, **options[kind]) for kind in kinds],
                                             progress=False), strict=True))
     yield handles
     for kind, handle in handles.items():

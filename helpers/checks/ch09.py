@@ -1,55 +1,156 @@
 """The checkers of chapter 09's exercises (structured output and logprobs). See
 :mod:`helpers.checks.framework`.
 
-Exercise 1 calls the learner's classifier (which talks to the learner's server through the
-chapter's ``client``) on reviews of its own. Exercise 2 feeds the learner's ranking function
-candidates made up so that the total, the mean per token and the mean per character each give
-another order, then six real candidates from the learner's OpenAI-compatible server (the
-room's, with its key, in a workshop). Exercise 3 sends the learner's grammar to that server and
-samples at a high temperature, so that a grammar that allows more than dates shows it.
+Exercise 1 calls the learner's classifier on reviews of the check's own and watches the
+requests it sends (through the ``openai`` client, ``requests`` or ``httpx``): the label and
+the probability it returns must be the ones the server's own answer to that constrained request
+holds (its text, and ``exp`` of the sum of its tokens' logprobs). Exercise 2 feeds the learner's
+ranking function candidates made up so that the total, the mean per token and the mean per
+character each give another order, then six real candidates that the check asks the learner's
+server for, with a prompt and a seed of its own. Exercise 3 tries the learner's grammar on dates
+of the check's own (with xgrammar, vLLM's grammar library, where it is installed) and sends it to
+the server with prompts of the check's own, sampling at a high temperature, so that a grammar
+that allows more than dates, or only one date, shows it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from helpers import settings
-from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.checks import server
+from helpers.checks.framework import AnswerRaised, Chapter, NotHere, Wrong, call, describe
+from helpers.checks.values import close, first_mistake, number
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 
 chapter = Chapter("09", "09_structured_output_and_logprobs.ipynb")
+progress = chapter.progress
+
 LABELS = ("positive", "negative", "neutral")
+#: The check's own reviews (the notebook classifies three others).
 REVIEWS = ["Best pizza in town, we will come back.", "The screen cracked after two days.",
-           "The chair has four legs and is brown."]
+           "The chair has four legs and is brown.", "Worst customer service I have ever had."]
+#: How far the learner's probability may be from the one the server's logprobs give
+#: (rounded to two decimals passes).
+P_TOLERANCE = 0.005
 
 
-def v1_url() -> str:
-    """The learner's OpenAI-compatible server: the room's in a workshop, else the local one."""
-    from helpers.servers import KINDS
+# Watching the learner's requests -------------------------------------------------------------
+# A generic helper (a candidate for helpers.checks.server): what the learner's code sent, and
+# what it got back, through the openai client (httpx2 or httpx), requests or httpx.
 
-    return KINDS["openai"].url()
+@dataclass
+class Sent:
+    """One request the learner's code sent while watched: its path, its JSON body, and the
+    JSON answer (``answer``) or, for a stream, the bytes read from it (``streamed``)."""
+
+    url: str
+    body: Any
+    stream: bool
+    status: int | None = None
+    answer: Any = None
+    streamed: list[bytes] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    def events(self) -> list[dict]:
+        """The JSON events of a streamed answer (its ``data:`` lines), in order."""
+        events = []
+        for line in b"".join(self.streamed).decode("utf-8", "replace").splitlines():
+            data = line.removeprefix("data:").strip()
+            if line.startswith("data:") and data and data != "[DONE]":
+                with contextlib.suppress(ValueError):
+                    events.append(json.loads(data))
+        return events
 
 
-def v1_post(path: str, body: dict) -> dict:
-    """POST to the learner's server; a server that does not answer is said plainly."""
+def _json(content: Any) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _tee(module: Any, response: Any, sent: Sent) -> None:
+    """Keep a copy of each piece of a streamed httpx answer as the learner's code reads it."""
+    inner = response.stream
+
+    class Tee(module.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in inner:
+                sent.streamed.append(bytes(chunk))
+                yield chunk
+
+        def close(self) -> None:
+            inner.close()
+
+    response.stream = Tee()
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[list[Sent]]:
+    """Record every request sent inside the block (and its answer), as :class:`Sent`."""
+    import importlib
+
     import requests
 
-    url = v1_url() + path
-    try:
-        answer = requests.post(url, headers=settings.auth_headers(), timeout=300,
-                               json={"model": settings.SERVED_MODEL_NAME, **body})
-    except requests.ConnectionError:
-        raise Wrong(f"this check sends a request to your server, {url}, which did not answer: "
-                    "run the chapter's first cells (start_server), then this one "
-                    "again.") from None
-    if answer.status_code == 400:
-        return {"error": answer.json().get("error", {}).get("message", answer.text)}
-    answer.raise_for_status()
-    return answer.json()
+    seen: list[Sent] = []
+    patched: list[tuple[Any, Any]] = []
 
+    def requests_send(self: Any, request: Any, **options: Any) -> Any:
+        sent = Sent(request.url, _json(request.body), bool(options.get("stream")))
+        seen.append(sent)
+        response = originals[requests.Session](self, request, **options)
+        sent.status = response.status_code
+        if not sent.stream:
+            sent.answer = _json(response.content)
+        return response
+
+    originals: dict[Any, Any] = {requests.Session: requests.Session.send}
+    requests.Session.send = requests_send
+    patched.append((requests.Session, originals[requests.Session]))
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+
+        def httpx_send(self: Any, request: Any, *args: Any, _module: Any = module,
+                       **options: Any) -> Any:
+            try:
+                content = request.content
+            except Exception:  # noqa: BLE001 (a streamed request body: not JSON we can read)
+                content = None
+            sent = Sent(str(request.url), _json(content), bool(options.get("stream")))
+            seen.append(sent)
+            response = originals[_module.Client](self, request, *args, **options)
+            sent.status = response.status_code
+            if sent.stream:
+                _tee(_module, response, sent)
+            else:
+                sent.answer = _json(response.content)
+            return response
+
+        originals[module.Client] = module.Client.send
+        module.Client.send = httpx_send
+        patched.append((module.Client, originals[module.Client]))
+    try:
+        yield seen
+    finally:
+        for cls, original in patched:
+            cls.send = original
+
+
+# Exercise 1 ----------------------------------------------------------------------------------
 
 @chapter.exercise("A classifier that cannot go off-script", hints=[
     "Send the review with structured_outputs={'choice': LABELS} and logprobs=1 on "
@@ -64,15 +165,31 @@ def exercise1(classify: Any) -> str:
     seen = []
     for review in REVIEWS:
         doing = f"calling classify({review!r})"
-        try:
-            answer = call(classify, review, doing=doing)
-        except AnswerRaised as raised:
-            _known_raise(raised)
-            raise
-        seen.append(_label_and_probability(answer, doing))
+        counted = _served()
+        with watching() as sent:
+            try:
+                answer = call(classify, review, doing=doing, limit=60)
+            except AnswerRaised as raised:
+                _known_raise(raised)
+                raise
+        label, probability = _label_and_probability(answer, doing)
+        seen.append(_judge(review, label, probability, sent, doing, counted))
     shown = ", ".join(f"{label} {p:.2f}" for label, p in seen)
-    return (f"three reviews, three labels among {'/'.join(LABELS)}, each with its probability "
-            f"under the constraint ({shown}).")
+    return (f"on {len(REVIEWS)} reviews of the check's own, each label and probability is the "
+            f"one your server's answer to your constrained request holds ({shown}; "
+            f"probability within {P_TOLERANCE} of exp(sum of the label's token logprobs)).")
+
+
+def _served() -> float | None:
+    """The learner's own server's finished requests (None in a workshop room, or unread)."""
+    if server.shared("openai"):
+        return None
+    from helpers.metrics import metric_value
+
+    try:
+        return metric_value(server.base_url("openai"), "vllm:request_success_total", timeout=5)
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _known_raise(raised: AnswerRaised) -> None:
@@ -82,36 +199,146 @@ def _known_raise(raised: AnswerRaised) -> None:
                     "is vLLM's field, not an argument of the openai client. Pass it in "
                     "extra_body={'structured_outputs': {...}}.") from None
     if ("NoneType" in text and isinstance(raised.error, TypeError | AttributeError)
-            and re.search(r"token_logprobs|tokens|top_logprobs|subscriptable|iterable", text)):
+            and re.search(r"token_logprobs|tokens|top_logprobs|content|subscriptable|iterable",
+                          text)):
         raise Wrong(f"{raised.doing}, your code raised {type(raised.error).__name__} ({text}): "
                     "the answer has no logprobs (None) unless you ask for them. Add "
                     "logprobs=1 to the request.") from None
 
 
 def _label_and_probability(answer: Any, doing: str) -> tuple[str, float]:
-    if not isinstance(answer, tuple | list) or len(answer) != 2:
+    if isinstance(answer, str | bytes | dict) or not hasattr(answer, "__len__") \
+            or len(answer) != 2:
         raise Wrong(f"{doing} returned {describe(answer)}; expected two values, "
                     "(label, probability).")
     label, probability = answer
     if not isinstance(label, str):
         raise Wrong(f"{doing} returned the label {describe(label)}; expected the label's text "
                     "(a str).")
-    if label.strip() not in LABELS:
+    cut = label.strip().lower()
+    if cut and cut not in LABELS and any(known.startswith(cut) for known in LABELS):
+        raise Wrong(f"{doing} returned the label {describe(label)}, the start of a label: the "
+                    "answer was cut off by max_tokens (finish_reason 'length'). Give it room "
+                    "for the longest label's tokens (max_tokens=8, say).")
+    if label.strip().lower() not in LABELS:
         raise Wrong(f"{doing} returned the label {describe(label)}, which is none of "
                     f"{', '.join(LABELS)}: the constraint did not apply. Put it in "
                     "structured_outputs (extra_body with the openai client): the old "
                     "guided_choice field is ignored without an error since vLLM 0.12.")
-    if isinstance(probability, bool) or not isinstance(probability, int | float):
-        raise Wrong(f"{doing} returned the probability {describe(probability)}; expected a "
-                    "number between 0 and 1.")
-    if probability <= 0:
-        raise Wrong(f"{doing} returned {probability:.3f} for {label.strip()!r}: that is a "
+    p = number(probability, "the probability, a number between 0 and 1",
+               doing=f"{doing} (its probability)")
+    if p <= 0:
+        raise Wrong(f"{doing} returned {p:.3f} for {label.strip()!r}: that is a "
                     "log-probability (0 or below). Its probability is math.exp(logprob).")
-    if probability > 1 + 1e-6 or math.isnan(probability):
-        raise Wrong(f"{doing} returned the probability {probability}: a probability is "
+    if p > 1 + 1e-6:
+        raise Wrong(f"{doing} returned the probability {p:g}: a probability is "
                     "between 0 and 1. Sum the tokens' logprobs, then math.exp of the sum.")
-    return label.strip(), float(probability)
+    return label.strip(), p
 
+
+def _constraint(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return None
+    outputs = body.get("structured_outputs")
+    return outputs.get("choice") if isinstance(outputs, dict) else None
+
+
+def _scored(sent: Sent) -> tuple[str, list[str], list[float]] | None:
+    """(text, tokens, logprobs) of the first choice of the server's answer to ``sent``
+    (completions or chat, whole or streamed); None when the answer holds no logprobs."""
+    answers = [sent.answer] if sent.answer is not None else sent.events()
+    text, tokens, logprobs = "", [], []
+    for answer in answers:
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        if not choices:
+            continue
+        choice = next((c for c in choices if c.get("index", 0) == 0), choices[0])
+        if "message" in choice or "delta" in choice:  # chat
+            message = choice.get("message") or choice.get("delta") or {}
+            text += message.get("content") or ""
+            entries = (choice.get("logprobs") or {}).get("content") or []
+            tokens += [e.get("token", "") for e in entries]
+            logprobs += [e.get("logprob") for e in entries]
+        else:
+            text += choice.get("text") or ""
+            found = choice.get("logprobs") or {}
+            tokens += found.get("tokens") or []
+            logprobs += found.get("token_logprobs") or []
+    if not tokens or any(not isinstance(v, int | float) for v in logprobs):
+        return None
+    return text, tokens, logprobs
+
+
+def _label_tokens(text: str, tokens: list[str]) -> int:
+    """How many of the first tokens spell ``text`` (the rest are end tokens)."""
+    spelled = ""
+    for count, token in enumerate(tokens, 1):
+        spelled += token
+        if len(spelled) >= len(text):
+            return count
+    return len(tokens)
+
+
+def _judge(review: str, label: str, p: float, sent: list[Sent], doing: str,
+           counted: float | None) -> tuple[str, float]:
+    asked = [s for s in sent if s.path.endswith("/completions")]
+    if not asked:
+        after = _served() if counted is not None else None
+        if after is not None and after > counted:
+            raise NotHere(f"{doing}, your server finished a request, but not through the "
+                          "openai client, requests or httpx, which this check watches: it "
+                          "cannot see the logprobs your answer came from. Ours uses the "
+                          "openai client: exercise1.solution().")
+        raise Wrong(f"{doing} returned ({label!r}, {p:.3g}) without sending a request to your "
+                    "server's /v1/completions: a fixed answer or a rule of your own is not "
+                    "the model's. Send the review with the choice constraint and logprobs, and "
+                    "read both from the answer.")
+    about = [s for s in asked if review in json.dumps(s.body, ensure_ascii=False)]
+    if not about:
+        body = asked[-1].body if isinstance(asked[-1].body, dict) else {}
+        sent_text = describe(body.get("prompt", body.get("messages")))
+        raise Wrong(f"{doing}: your request did not contain the review (its prompt: "
+                    f"{sent_text}). Put the review your function is given in the prompt.")
+    constrained = [s for s in about if _constraint(s.body)]
+    if not constrained:
+        guided = any(isinstance(s.body, dict) and "guided_choice" in s.body for s in about)
+        raise Wrong(f"{doing}: your request had no choice constraint" + (
+            " (guided_choice, which vLLM has ignored without an error since 0.12)"
+            if guided else "") + ": send structured_outputs={'choice': [...]} (in extra_body "
+            "with the openai client).")
+    request = constrained[-1]
+    if request.status != 200:
+        raise Wrong(f"{doing}: your server answered {request.status} to your request: "
+                    f"{describe(request.answer, 120)}.")
+    scored = _scored(request)
+    if scored is None:
+        raise Wrong(f"{doing}: your request did not ask for logprobs, so the answer has none "
+                    "to give a probability: add logprobs=1 (logprobs=True on chat).")
+    text, tokens, logprobs = scored
+    if label.lower() != text.strip().lower():
+        raise Wrong(f"{doing} returned the label {label!r}, but your server's answer to your "
+                    f"request was {text!r}: return the text of the answer, stripped.")
+    n = _label_tokens(text, tokens)
+    right = [math.exp(sum(logprobs[:n])), math.exp(sum(logprobs))]  # without/with end tokens
+    if any(close(p, q, abs=P_TOLERANCE) for q in right):
+        return label, p
+    first = math.exp(logprobs[0])
+    first_mistake([
+        (lambda: n > 1 and close(p, first, abs=P_TOLERANCE),
+         f"{doing} returned p={p:.3f}, the probability of the label's first token only: "
+         f"{text!r} is {n} tokens ({tokens[:n]}), and its probability is the product of theirs, "
+         f"exp of the sum of their logprobs: {right[0]:.3f}."),
+        (lambda: close(p, 1.0, abs=1e-9),
+         f"{doing} returned p=1.0 for {label!r}; your server's logprobs for it give "
+         f"{right[0]:.3f}. Under the constraint the label is certain to be one of three, not "
+         "certain to be this one: read the probability from the answer's logprobs."),
+    ])
+    raise Wrong(f"{doing} returned p={p:.4g} for {label!r}; the logprobs of your server's "
+                f"answer to your request ({dict(zip(tokens, logprobs, strict=False))}) give "
+                f"exp(sum) = {right[0]:.4f} (the check allows ±{P_TOLERANCE}).")
+
+
+# Exercise 2 ----------------------------------------------------------------------------------
 
 def _candidate(text: str, logprobs: list[float]) -> dict:
     return {"index": 0, "text": text, "finish_reason": "stop",
@@ -147,6 +374,11 @@ def _orders(candidates: list[dict]) -> dict[str, list[int]]:
             "upside down": order(_mean, reverse=False)}
 
 
+#: The check's own request for real candidates (the notebook's prompt and seed are others).
+RANK_REQUEST = {"prompt": "The best thing about living by the sea is", "max_tokens": 16,
+                "n": 6, "temperature": 0.9, "seed": 17, "stop": ["."], "logprobs": 1}
+
+
 @chapter.exercise("Rank by the mean, not the total", hints=[
     "Each choice has choice['logprobs']['token_logprobs'], one value per token. Its mean is "
     "their sum divided by how many there are.",
@@ -157,58 +389,94 @@ def _orders(candidates: list[dict]) -> dict[str, list[int]]:
 def exercise2(rank_by_mean: Any) -> str:
     made = made_up_candidates()
     _check_ranking(rank_by_mean, made, "four made-up candidates")
-    real = v1_post("/completions", {"prompt": settings.DEFAULT_PROMPT, "max_tokens": 16, "n": 6,
-                                  "temperature": 0.9, "seed": 3, "stop": ["."], "logprobs": 1})
-    if "error" in real:
-        raise RuntimeError(f"the server refused the exercise's request: {real['error']}")
-    choices = real["choices"]
-    _check_ranking(rank_by_mean, choices, "six candidates from your server")
+    real = server.ask_ok("openai", "/v1/completions", RANK_REQUEST)
+    choices = [c for c in real["choices"] if c["logprobs"]["token_logprobs"]]
+    _check_ranking(rank_by_mean, choices, f"{len(choices)} candidates from your server")
     shortest = min(choices, key=lambda c: len(c["logprobs"]["token_logprobs"]))
     by_total = max(choices, key=lambda c: sum(c["logprobs"]["token_logprobs"]))
-    return ("made-up and real candidates ranked by mean logprob per token, best first (the "
+    return ("made-up candidates and your server's six for the check's own prompt "
+            f"({RANK_REQUEST['prompt']!r}) ranked by mean logprob per token, best first (the "
             "total would put the shortest first in the made-up ones; in your server's six, "
             f"shortest first by total: {by_total is shortest}).")
 
 
 def _check_ranking(rank_by_mean: Any, candidates: list[dict], label: str) -> None:
     doing = f"calling rank_by_mean on {label}"
-    given = [dict(c) for c in candidates]
-    ranked = call(rank_by_mean, given, doing=doing)
+    given = [json.loads(json.dumps(c)) for c in candidates]  # copies: the learner may sort them
+    ranked = call(rank_by_mean, given, doing=doing, limit=30)
     if ranked is None:
         sorted_in_place = [c.get("index") for c in given] == _orders(candidates)["mean"]
         raise Wrong(f"{doing} returned None" + (
             ": list.sort() sorts the list in place and returns None. Return the list, or "
             "use sorted(choices, key=...)." if sorted_in_place else
             ": return the choices, best first."))
-    ranked = call(list, ranked, doing=doing)
+    if not isinstance(ranked, list):
+        if isinstance(ranked, str | bytes | Mapping) or not isinstance(ranked, Iterable):
+            raise Wrong(f"{doing} returned {describe(ranked)}; expected the "
+                        f"{len(candidates)} choices themselves (the dicts), best first.")
+        ranked = call(list, ranked, doing=doing, limit=30)  # a tuple, a generator...
     if len(ranked) != len(candidates) or not all(isinstance(c, dict) for c in ranked):
         raise Wrong(f"{doing} returned {describe(ranked)}; expected the {len(candidates)} "
                     "choices themselves (the dicts), best first.")
     try:
         indexes = [c["index"] for c in ranked]
-    except KeyError:
-        raise Wrong(f"{doing} returned dicts without the choices' 'index': return the choices "
-                    "themselves, sorted, not new rows.") from None
+    except (KeyError, TypeError):
+        raise Wrong(f"{doing} returned dicts that are not the choices (no 'index' or "
+                    "'logprobs'): return the choices themselves, sorted, not new rows."
+                    ) from None
+    if sorted(indexes) != sorted(c["index"] for c in candidates):
+        raise Wrong(f"{doing} returned the choices {indexes} (by their 'index'); expected each "
+                    f"of {sorted(c['index'] for c in candidates)} once.")
+    given_by_index = {c["index"]: c for c in candidates}
+    if any(c.get("logprobs") != given_by_index[c["index"]]["logprobs"] for c in ranked):
+        raise Wrong(f"{doing} returned dicts that are not the choices it was given (their "
+                    "logprobs differ): return the choices themselves, sorted, not new rows.")
     orders = _orders(candidates)
-    if indexes == orders["mean"] or [round(_mean(c), 9) for c in ranked] == sorted(
-            (round(_mean(c), 9) for c in ranked), reverse=True):
-        return
-    if indexes == orders["total"]:
-        raise Wrong(f"{doing}: your order is by the total log-probability, which favours "
-                    "short candidates (every token adds a negative number). Divide each total "
-                    "by its number of tokens.")
-    if indexes == orders["upside down"]:
-        raise Wrong(f"{doing}: your order is by mean, but worst first. Logprobs are at most 0: "
-                    "the best is the highest, closest to 0 (reverse=True).")
-    if indexes == orders["characters"]:
-        raise Wrong(f"{doing}: your order divides by the text's length in characters. The mean "
-                    "is per token: divide by len(choice['logprobs']['token_logprobs']).")
+    means = [_mean(given_by_index[i]) for i in indexes]
+    if all(a >= b - 1e-9 for a, b in zip(means, means[1:], strict=False)):
+        return  # best first by mean (equal means in any order)
+    first_mistake([
+        (lambda: indexes == orders["total"],
+         f"{doing}: your order is by the total log-probability, which favours short "
+         "candidates (every token adds a negative number). Divide each total by its number "
+         "of tokens."),
+        (lambda: indexes == orders["upside down"],
+         f"{doing}: your order is by mean, but worst first. Logprobs are at most 0: the best "
+         "is the highest, closest to 0 (reverse=True)."),
+        (lambda: indexes == orders["characters"],
+         f"{doing}: your order divides by the text's length in characters. The mean is per "
+         "token: divide by len(choice['logprobs']['token_logprobs'])."),
+    ])
     raise Wrong(f"{doing}: your order is choices {indexes} (by their 'index'); by mean "
                 f"log-probability per token, best first, it is {orders['mean']}.")
 
 
+# Exercise 3 ----------------------------------------------------------------------------------
+
 DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-DATE_PROMPT = "When did the first moon landing happen? Date:"
+#: The check's own questions (the notebook asks about the first moon landing).
+DATE_PROMPTS = ["When did the Berlin Wall fall? Date:", "On which day was your last holiday? "
+                "Date:"]
+#: Texts a grammar for dates must allow, and texts it must not (the check's own).
+DATES_IN = ["1989-11-09", "2024-02-29", "2031-12-31", "1066-10-14"]
+DATES_OUT = {"2024-13-01": "month 13", "2024-00-10": "month 00", "2024-05-32": "day 32",
+             "2024-05-00": "day 00", "2024-5-17": "a one-digit month",
+             "2024-05-17 was a Friday": "text after the date", "20240517": "no dashes"}
+
+
+def _accepts(grammar: str) -> Any:
+    """A function telling whether ``grammar`` allows a text, with xgrammar (vLLM's grammar
+    library), or None where it is not installed or cannot read the grammar."""
+    try:
+        import xgrammar
+        from xgrammar.testing import _is_grammar_accept_string
+    except ImportError:
+        return None
+    try:
+        compiled = xgrammar.Grammar.from_ebnf(grammar)
+    except Exception:  # noqa: BLE001 (its parser's errors; the server's 400 says more)
+        return None
+    return lambda text: _is_grammar_accept_string(compiled, text)
 
 
 @chapter.exercise("A grammar for dates", hints=[
@@ -216,45 +484,68 @@ DATE_PROMPT = "When did the first moon landing happen? Date:"
     "day, then a rule for each part, with quoted literals and character classes like [0-9].",
     "year ::= [12] [0-9] [0-9] [0-9]; month ::= \"0\" [1-9] | \"1\" [0-2]; day ::= \"0\" [1-9] "
     "| [12] [0-9] | \"3\" [01]. A fixed number of digits, so that the text ends with the date.",
-])
+], limit=240)
 def exercise3(grammar: Any) -> str:
     if not isinstance(grammar, str):
         raise Wrong(f"expected your grammar as a string (root ::= ...); got {describe(grammar)}.")
-    body = {"prompt": DATE_PROMPT, "max_tokens": 16, "structured_outputs": {"grammar": grammar}}
-    answer = v1_post("/completions", {**body, "n": 6, "temperature": 2.0, "seed": 0})
-    if "error" in answer:
-        message = answer["error"].splitlines()[0][:160]
-        if "::=" not in grammar:
-            raise Wrong(f"your server refused the grammar (400: {message}). It looks like a "
-                        "regular expression: a grammar is written as rules, root ::= ..., with "
-                        "[0-9] for a digit (a regex would go in {'regex': ...}).")
-        if not re.search(r"^\s*root\s*::=", grammar, re.M):
-            raise Wrong(f"your server refused the grammar (400: {message}): the grammar needs "
-                        "a rule named root, where the text starts.")
-        raise Wrong(f"your server refused the grammar (400: {message}).")
     texts = []
-    for choice in answer["choices"]:
-        text = choice["text"]
-        if choice["finish_reason"] == "length":
-            raise Wrong(f"a sampled answer ran to max_tokens: {text!r}. Your grammar lets the "
-                        "text go on (a `+` or a `*`?): give each part a fixed number of "
-                        "digits, so that it ends after the day.")
-        found = DATE_RE.fullmatch(text)
-        if not found:
-            raise Wrong(f"your grammar allowed {text!r}, which is not a date like 2024-05-17 "
-                        "(four digits, two, two, with dashes).")
-        year, month, day = (int(part) for part in found.groups())
-        if not 1 <= month <= 12:
-            raise Wrong(f"your grammar allowed {text!r}: month {month:02d}. Allow only 01 to "
-                        "12: month ::= \"0\" [1-9] | \"1\" [0-2].")
-        if not 1 <= day <= 31:
-            raise Wrong(f"your grammar allowed {text!r}: day {day:02d}. Allow only 01 to 31: "
-                        "day ::= \"0\" [1-9] | [12] [0-9] | \"3\" [01].")
-        texts.append(text)
-    return (f"6 answers sampled at temperature 2 under your grammar, all dates with a month "
-            f"and a day in range: {', '.join(texts)}.")
+    for seed, prompt in enumerate(DATE_PROMPTS):
+        body = {"prompt": prompt, "max_tokens": 16, "n": 6, "temperature": 2.0,
+                "seed": 40 + seed, "structured_outputs": {"grammar": grammar}}
+        answer = server.ask("openai", "/v1/completions", body)
+        if answer.status != 200:
+            _refused(grammar, answer)
+        for choice in answer.body["choices"]:
+            texts.append(_judge_date(choice["text"], choice["finish_reason"]))
+    accepts = _accepts(grammar)
+    tried = ""
+    if accepts is not None:
+        missing = [date for date in DATES_IN if not accepts(date)]
+        if missing:
+            raise Wrong(f"your grammar does not allow {missing[0]}, a date like any other: "
+                        "it has to allow every date from 01 to 12 and 01 to 31, not a few "
+                        f"(its samples: {', '.join(sorted(set(texts)))}).")
+        allowed = [(text, why) for text, why in DATES_OUT.items() if accepts(text)]
+        if allowed:
+            text, why = allowed[0]
+            raise Wrong(f"your grammar allows {text!r} ({why}): allow only a year, a month "
+                        "01 to 12 and a day 01 to 31, two digits each, with dashes, and "
+                        "nothing after.")
+        tried = (f"; it allows the check's {len(DATES_IN)} dates and refuses its "
+                 f"{len(DATES_OUT)} non-dates")
+    return (f"{len(texts)} answers sampled at temperature 2 under your grammar, for the "
+            f"check's own prompts, all dates with a month and a day in range: "
+            f"{', '.join(texts)}{tried}.")
 
 
-def progress() -> str:
-    """This chapter's exercises: ✓ done, ✗ last try failed, · not tried."""
-    return chapter.progress()
+def _refused(grammar: str, answer: server.Answer) -> None:
+    message = answer.error.splitlines()[0][:160] if answer.error else answer.text[:160]
+    first_mistake([
+        (lambda: "::=" not in grammar,
+         f"your server refused the grammar ({answer.status}: {message}). It looks like a "
+         "regular expression: a grammar is written as rules, root ::= ..., with [0-9] for a "
+         "digit (a regex would go in {'regex': ...})."),
+        (lambda: not re.search(r"^\s*root\s*::=", grammar, re.M),
+         f"your server refused the grammar ({answer.status}: {message}): the grammar needs "
+         "a rule named root, where the text starts."),
+    ])
+    raise Wrong(f"your server refused the grammar ({answer.status}: {message}).")
+
+
+def _judge_date(text: str, finish_reason: str) -> str:
+    if finish_reason == "length":
+        raise Wrong(f"a sampled answer ran to max_tokens: {text!r}. Your grammar lets the "
+                    "text go on (a `+` or a `*`?): give each part a fixed number of digits, so "
+                    "that it ends after the day.")
+    found = DATE_RE.fullmatch(text)
+    if not found:
+        raise Wrong(f"your grammar allowed {text!r}, which is not a date like 2024-05-17 "
+                    "(four digits, two, two, with dashes).")
+    month, day = int(found.group(2)), int(found.group(3))
+    if not 1 <= month <= 12:
+        raise Wrong(f"your grammar allowed {text!r}: month {month:02d}. Allow only 01 to "
+                    "12: month ::= \"0\" [1-9] | \"1\" [0-2].")
+    if not 1 <= day <= 31:
+        raise Wrong(f"your grammar allowed {text!r}: day {day:02d}. Allow only 01 to 31: "
+                    "day ::= \"0\" [1-9] | [12] [0-9] | \"3\" [01].")
+    return text

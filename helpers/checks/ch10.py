@@ -1,35 +1,47 @@
 """The checkers of chapter 10's exercises (scaling out). See :mod:`helpers.checks.framework`.
 
-Exercise 1 calls the learner's function and watches the same counters the chapter reads: each
-replica's ``vllm:request_success_total`` and the router's ``vllm_router_processed_requests``,
-so it knows which replica served each call and that the call went through the router.
-Exercise 2's answer is what the learner saw (six outcomes); the checker tells a run with the
-router's retries still on, or with no replica killed, from the experiment the exercise asks for.
+Exercise 1 calls the learner's function with conversations of the check's own (the notebook
+asks about a bridge) and watches the same counters the chapter reads: each replica's
+``vllm:request_success_total`` and the router's ``vllm_router_processed_requests_total``, so it
+knows which replica served each call and that the call went through the router; before each
+check it waits until neither replica has work left from an earlier attempt. Exercise 2's answer
+is what the learner saw (six outcomes); the checker compares it with what the router itself
+counted since it was started: its retries (none, with ``--disable-retries``), the requests it
+passed on, and the failures it recorded per replica, so that outcomes typed in, or a run with
+retries on, or with no replica killed, show.
 Both need replicas and a router of the learner's own: in a workshop room, whose counters move
 with everyone's requests and whose replicas nobody may kill, they say so instead of judging.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from typing import Any
+
+import requests
 
 from helpers import settings
 from helpers.checks.framework import Chapter, NotHere, Wrong, call, describe
+from helpers.checks.values import as_list, whole
 from helpers.metrics import metric_value
 from helpers.servers import KINDS, METRICS_PORT_OFFSET
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
-chapter = Chapter("10", "10_scaling_out.ipynb")
-
-QUESTION = [{"role": "user", "content": "Name a bridge in San Francisco."}]
 SERVED = "vllm:request_success_total"
 ROUTED = "vllm_router_processed_requests_total"
+#: How long a check waits for an earlier attempt's requests to finish on the replicas.
+SETTLE_WITHIN = 60.0
+
+
+def _shared() -> bool:
+    return bool(KINDS["router"].remote_url() or KINDS["openai"].remote_url())
 
 
 def _local_only(what: str) -> None:
-    if KINDS["router"].remote_url() or KINDS["openai"].remote_url():
+    if _shared():
         raise NotHere(f"{what} needs replicas and a router of your own; in a workshop the "
                       "room's are shared, so this exercise is checked on the instructor's "
                       "screen. exercise.solution() shows ours.")
@@ -41,13 +53,52 @@ def _roots() -> list[str]:
     return [f"http://{settings.LOCAL_HOST}:{p}" for p in (port, port + 10)]
 
 
+def _router_metrics_root() -> str:
+    return f"http://{settings.LOCAL_HOST}:{settings.router_port() + METRICS_PORT_OFFSET}"
+
+
+def _settle() -> None:
+    """Wait until neither replica runs or queues a request (an earlier attempt's), so that
+    the counters move only with this check's calls. A replica that does not answer is left
+    to the checker (it says so); a room's replicas are everyone's: nothing to wait for."""
+    if _shared():
+        return
+    deadline = time.monotonic() + SETTLE_WITHIN
+    for root in _roots():
+        while True:
+            try:
+                left = (metric_value(root, "vllm:num_requests_running", timeout=2)
+                        + metric_value(root, "vllm:num_requests_waiting", timeout=2))
+            except (OSError, KeyError, ValueError):
+                break
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise NotHere(f"the replica at {root} is still generating {left:g} request(s) "
+                              f"after {SETTLE_WITHIN:g} s (an earlier attempt's, or another "
+                              "cell's): wait for them, then run the check again.")
+            time.sleep(0.2)
+
+
+chapter = Chapter("10", "10_scaling_out.ipynb", prepare=_settle)
+progress = chapter.progress
+
+
+# Exercise 1 ----------------------------------------------------------------------------------
+
+#: The check's own conversations, one a call (the notebook asks about a bridge).
+QUESTIONS = [[{"role": "user", "content": "Name a river in Portugal."}],
+             [{"role": "user", "content": "Say one word about rain."}],
+             [{"role": "user", "content": "What colour is a lemon?"}],
+             [{"role": "user", "content": "Name a mountain in Chile."}]]
+
+
 def _counts() -> tuple[list[float], float]:
     """Each replica's finished requests, and the requests the router has passed on."""
-    router = f"http://{settings.LOCAL_HOST}:{settings.router_port() + METRICS_PORT_OFFSET}"
     try:
         served = [metric_value(root, SERVED) for root in _roots()]
         try:
-            routed = metric_value(router, ROUTED)
+            routed = metric_value(_router_metrics_root(), ROUTED)
         except KeyError:  # a router that has passed nothing on yet has no such line
             routed = 0.0
     except (OSError, KeyError) as error:
@@ -82,42 +133,119 @@ def _moved(before: tuple[list[float], float], after: tuple[list[float], float]) 
 ], function="which_replica")
 def exercise1(which_replica: Any) -> str:
     _local_only("telling which replica answered")
-    named = []
-    for _ in range(3):  # round-robin: both replicas answer within three calls
-        before = _counts()
-        answer = call(which_replica, QUESTION, doing="calling which_replica(messages)")
+    calls = []  # (the number it said, the replica whose counter moved, what was called)
+    for messages in QUESTIONS:  # round-robin: both replicas answer within these calls
+        doing = f"calling which_replica({messages!r})"
+        try:
+            before = _counts()
+        except Wrong:  # no replicas to watch: still run the function (a hang is a verdict)
+            call(which_replica, [dict(m) for m in messages], doing=doing, limit=60)
+            raise
+        answer = call(which_replica, [dict(m) for m in messages], doing=doing, limit=60)
         after = _counts_after(before)
-        _judge(answer, _moved(before, after), after[1] - before[1])
-        named.append(answer)
-    return (f"three chats through the router, each placed right: replicas {named}, read from "
-            "the counters that moved.")
+        moved = _moved(before, after)
+        calls.append((_read(answer, moved, after[1] - before[1], doing), moved[0], doing))
+    said, served = [c[0] for c in calls], [c[1] for c in calls]
+    if said != served:
+        if len(set(said)) == 1 and len(set(served)) == 2:
+            raise Wrong(f"your function said {said[0]} every time, while the counters show "
+                        f"that replicas {served} answered the check's {len(calls)} chats: it "
+                        "has to read whose counter moved for its own request (each counter "
+                        "before and after it); the larger total says which replica served "
+                        "more so far, not which one served this request.")
+        number, replica, doing = next(c for c in calls if c[0] != c[1])
+        _judge(number, [replica], 1, doing)
+    named = said
+    both = " (both replicas)" if len(set(named)) == 2 else ""
+    return (f"{len(QUESTIONS)} chats of the check's own through the router, each placed "
+            f"right: replicas {named}{both}, read from the counters that moved.")
 
 
-def _judge(answer: Any, moved: list[int], routed: float) -> None:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        if isinstance(answer, list | tuple):
-            raise Wrong(f"your function returned {describe(answer)}: return one number, the "
-                        "replica that answered (1 or 2), e.g. `flags.index(True) + 1`.")
-        raise Wrong(f"your function returned {describe(answer)}; expected the number of the "
-                    "replica that answered, 1 or 2.")
+def _judge(answer: Any, moved: list[int], routed: float,
+           doing: str = "calling which_replica") -> int:
+    """The replica ``answer`` names, when it is the one whose counter moved (``moved``) for
+    a request that went through the router (``routed`` requests passed on)."""
+    number = _read(answer, moved, routed, doing)
+    if number == moved[0] - 1:
+        raise Wrong(f"{doing}: replica {moved[0]} answered and your function said {number}: "
+                    "the chapter numbers the replicas 1 and 2 (index + 1).")
+    if number != moved[0]:
+        raise Wrong(f"{doing}: replica {moved[0]}'s counter went up and your function said "
+                    f"{number}. Compare each counter before and after the request: the larger "
+                    "total says which replica served more so far, not which one served this "
+                    "request.")
+    return number
+
+
+def _read(answer: Any, moved: list[int], routed: float, doing: str) -> int:
+    """The number ``answer`` says, once the call is known to have sent one request through
+    the router to one replica."""
+    if isinstance(answer, list | tuple):
+        raise Wrong(f"{doing} returned {describe(answer)}: return one number, the replica "
+                    "that answered (1 or 2), e.g. `flags.index(True) + 1`.")
+    number = whole(answer, "the number of the replica that answered, 1 or 2", doing=doing)
     if not moved:
-        raise Wrong("during your function's call no replica finished a request: does it send "
-                    "a chat completion (and wait for its answer) before reading the counters "
+        raise Wrong(f"{doing}: no replica finished a request during the call: does it send a "
+                    "chat completion (and wait for its answer) before reading the counters "
                     "again?")
     if len(moved) > 1:
-        raise Wrong("both replicas finished a request during your function's call: send one "
+        raise Wrong(f"{doing}: both replicas finished a request during the call: send one "
                     "chat completion, not one per replica.")
     if not routed:
-        raise Wrong("the request reached a replica without going through the router (its "
-                    "counters did not move): send it with the router's client, "
-                    "base_url=f\"{router.url}/v1\".")
-    if answer == moved[0] - 1:
-        raise Wrong(f"replica {moved[0]} answered and your function said {answer}: the chapter "
-                    "numbers the replicas 1 and 2 (index + 1).")
-    if answer != moved[0]:
-        raise Wrong(f"replica {moved[0]}'s counter went up and your function said {answer}. "
-                    "Compare each counter before and after the request: the larger total says "
-                    "which replica served more so far, not which one served this request.")
+        raise Wrong(f"{doing}: the request reached replica {moved[0]} without going through "
+                    "the router (its counters did not move): send it with the router's "
+                    "client, base_url=f\"{router.url}/v1\".")
+    return number
+
+
+# Exercise 2 ----------------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$")
+
+
+def _router_samples() -> list[tuple[str, dict, float]]:
+    """The router's metrics: (name, labels, value) for each sample (Wrong if it does not
+    answer)."""
+    url = _router_metrics_root() + "/metrics"
+    try:
+        text = requests.get(url, timeout=5).text
+    except requests.RequestException as error:
+        raise Wrong(f"this check reads your router's counters at {url}, which did not answer "
+                    f"({type(error).__name__}): is the router running? Start it again with "
+                    "start_router(...), repeat the six requests, then this check.") from None
+    samples = []
+    for line in text.splitlines():
+        found = _SAMPLE.match(line)
+        if found:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2) or ""))
+            try:
+                samples.append((found.group(1), labels, float(found.group(3))))
+            except ValueError:
+                continue
+    return samples
+
+
+def _total(samples: list[tuple[str, dict, float]], name: str, **labels: str) -> float:
+    return sum(value for n, found, value in samples
+               if n == name and all(found.get(k) == v for k, v in labels.items()))
+
+
+def _alive(root: str) -> bool:
+    try:
+        metric_value(root, SERVED, timeout=2)
+    except (OSError, KeyError):
+        return False
+    return True
+
+
+def _outcomes(seen: Any) -> list[str]:
+    outcomes = as_list(seen, "the list of six outcomes you saw, \"ok\" or the error's class "
+                       "name, e.g. ['ok', 'InternalServerError', ...]")
+    for position, outcome in enumerate(outcomes, 1):
+        if not isinstance(outcome, str):
+            raise Wrong(f"outcome {position} of your list is {describe(outcome)}; expected "
+                        "\"ok\" or the error's class name (type(error).__name__), a string.")
+    return ["ok" if outcome.strip().lower() == "ok" else outcome.strip() for outcome in outcomes]
 
 
 @chapter.exercise("No retries, a dead replica", hints=[
@@ -129,41 +257,59 @@ def _judge(answer: Any, moved: list[int], routed: float) -> None:
 ])
 def exercise2(seen: Any) -> str:
     _local_only("killing a replica")
-    if not isinstance(seen, list | tuple) or not all(isinstance(s, str) for s in seen):
-        raise Wrong(f"your answer is {describe(seen)}; expected the list of six outcomes you "
-                    "saw, \"ok\" or the error's class name, e.g. ['ok', 'InternalServerError', "
-                    "...].")
-    if len(seen) != 6:
-        raise Wrong(f"your list has {len(seen)} outcomes; the exercise sends six requests.")
-    failed = [s for s in seen if s != "ok"]
-    if not failed:
-        raise Wrong("all six requests succeeded: either the router still retried (start it "
-                    "with \"--disable-retries\") or no replica was dead (kill replica 2 after "
-                    "the router started). With retries on, the router hides a dead replica, as "
-                    "in the crash experiment.")
+    outcomes = _outcomes(seen)
+    if len(outcomes) != 6:
+        raise Wrong(f"your list has {len(outcomes)} outcomes ({describe(outcomes)}); the "
+                    "exercise sends six requests.")
+    failed = [s for s in outcomes if s != "ok"]
+    kinds = ", ".join(f"{n} × {k}" for k, n in Counter(failed).items())
     if "APIConnectionError" in failed or "APITimeoutError" in failed:
-        raise Wrong("the client could not reach the router at all (APIConnectionError): the "
-                    "router is not running. Start it again with start_router(...) and repeat.")
+        raise Wrong(f"your outcomes include {kinds}: the client could not reach the router "
+                    "at all, so the router is not running. Start it again with "
+                    "start_router(...) and repeat.")
+    samples = _router_samples()
+    retried = _total(samples, "vllm_router_retries_total")
+    passed_on = _total(samples, ROUTED)
+    router_failures = {labels.get("worker", "?"): value for name, labels, value in samples
+                       if name == "vllm_router_cb_outcomes_total"
+                       and labels.get("outcome") == "failure" and value}
+    if retried:
+        raise Wrong(f"your router has retried {retried:g} request(s) since it started, so it "
+                    "runs with retries on, and your outcomes ("
+                    f"{len(failed)} failed) are not from a router without them: restart it with "
+                    "start_router(\"round_robin\", \"--disable-retries\", health_every=60), "
+                    "kill replica 2, and send the six requests again.")
+    if not failed:
+        raise Wrong("all six requests succeeded, and your router (without retries) recorded "
+                    + ("no failed request: no replica was dead. Kill replica 2 after the "
+                       "router started, then send the six requests." if not router_failures
+                       else f"failures at {sorted(router_failures)}: did you send the six "
+                       "requests before killing the replica?"))
+    if passed_on < 6:
+        raise Wrong(f"your router has passed on only {passed_on:g} request(s) since it "
+                    "started, but your list has six outcomes: send the six requests through "
+                    "this router (the client with base_url=f\"{router.url}/v1\"), keeping "
+                    "each one's outcome.")
+    if not router_failures:
+        raise Wrong(f"your list has {len(failed)} failed request(s) ({kinds}), but your router "
+                    "recorded no failed request since it started: the outcomes are not what "
+                    "this router answered. Kill replica 2, send the six requests through it, "
+                    "and keep what each one gave.")
+    if sum(router_failures.values()) < len(failed):
+        raise Wrong(f"your list has {len(failed)} failed request(s) ({kinds}), but your router "
+                    f"recorded {sum(router_failures.values()):g} since it started: keep each "
+                    "request's own outcome, \"ok\" or type(error).__name__.")
     if len(failed) == 6:
-        raise Wrong("every request failed: round-robin should still send every second "
-                    "request to the live replica. Did you kill replica 1 (first), or both?")
+        alive = [i + 1 for i, root in enumerate(_roots()) if _alive(root)]
+        raise Wrong(f"every request failed ({kinds}); your router recorded failures at "
+                    f"{sorted(router_failures)}, and replica(s) {alive or 'none'} answer now. "
+                    "Round-robin sends every second request to each replica, so with one "
+                    "replica dead half should succeed: was replica 1 dead too?")
     if not _alive(_roots()[1]):
         raise Wrong("your outcomes are right, but replica 2 is still dead: put it back with "
                     "second = start_server(\"openai\", port=settings.openai_port() + 10), so "
                     "that the rest of the chapter has two replicas.")
-    return (f"{len(failed)} of 6 requests failed ({', '.join(sorted(set(failed)))}) and "
-            f"{6 - len(failed)} succeeded: without retries the dead replica's share of the "
-            "requests reaches the client, until health checks or the breaker take it out.")
-
-
-def _alive(root: str) -> bool:
-    try:
-        metric_value(root, SERVED, timeout=2)
-    except (OSError, KeyError):
-        return False
-    return True
-
-
-def progress() -> str:
-    """Show chapter 10's exercises: ✓ done, ✗ last try failed, · not tried."""
-    return chapter.progress()
+    return (f"{len(failed)} of 6 requests failed ({kinds}) and {6 - len(failed)} succeeded, "
+            f"as your router counted (no retries; failures at {sorted(router_failures)}): "
+            "without retries the dead replica's share of the requests reaches the client, "
+            "until health checks or the breaker take it out.")
