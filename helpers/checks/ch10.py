@@ -26,7 +26,7 @@ from helpers import settings
 from helpers.checks.framework import Chapter, NotHere, Wrong, call, describe
 from helpers.checks.values import as_list, whole
 from helpers.metrics import metric_value
-from helpers.servers import KINDS, METRICS_PORT_OFFSET
+from helpers.servers import KINDS, replica_port
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
@@ -48,13 +48,13 @@ def _local_only(what: str) -> None:
 
 
 def _roots() -> list[str]:
-    """The chapter's two replicas (ports ``openai_port()`` and ``openai_port() + 10``)."""
-    port = settings.openai_port()
-    return [f"http://{settings.LOCAL_HOST}:{p}" for p in (port, port + 10)]
+    """The chapter's two replicas (the OpenAI server's port and :func:`replica_port`)."""
+    return [f"http://{settings.LOCAL_HOST}:{p}"
+            for p in (KINDS["openai"].default_port(), replica_port())]
 
 
 def _router_metrics_root() -> str:
-    return f"http://{settings.LOCAL_HOST}:{settings.router_port() + METRICS_PORT_OFFSET}"
+    return f"http://{settings.LOCAL_HOST}:{KINDS['router'].metrics_port()}"
 
 
 def _settle() -> None:
@@ -307,7 +307,7 @@ def exercise2(seen: Any) -> str:
                     "replica dead half should succeed: was replica 1 dead too?")
     if not _alive(_roots()[1]):
         raise Wrong("your outcomes are right, but replica 2 is still dead: put it back with "
-                    "second = start_server(\"openai\", port=settings.openai_port() + 10), so "
+                    "second = start_server(\"openai\", port=replica_port()), so "
                     "that the rest of the chapter has two replicas.")
     return (f"{len(failed)} of 6 requests failed ({kinds}) and {6 - len(failed)} succeeded, "
             f"as your router counted (no retries; failures at {sorted(router_failures)}): "
