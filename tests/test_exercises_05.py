@@ -1,20 +1,30 @@
-"""The checkers of chapter 05 (helpers.checks.ch05).
+"""The checkers of chapter 05 (helpers.checks.ch05), both ways.
 
-Every known mistake, written as a small wrong answer, gets its own message. The answers here
-need no server: the live chats stream made-up events built from the openai package's own types
-(the objects its client yields), and the rebuilders fail on the checker's made-up streams,
-which come before the real one. The reference solutions pass against the real servers in the
-notebook, under nbval.
+Every known mistake, written as a small wrong answer, gets its own message. Most need no
+server: the live chats stream made-up events built from the openai package's own types (the
+objects its client yields), and the rebuilders fail on the checker's made-up streams, which
+come before the real one. The tests with the `openai_server` fixture stream from the session's
+OpenAI-compatible server: correct live chats written in other styles (the openai client, plain
+requests, httpx) pass; a completions stream, a fixed question, a non-streamed chat and a
+text that is not the server's fail, each with its message.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
+import httpx
+import numpy as np
 import pytest
+import requests
+from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from helpers.checks import ch05
+from helpers import settings
+from helpers.checks import ch05, limits
+from tests.support import nowhere  # noqa: F401 (a fixture)
 
 WORDS = ["Fog", " rolls", " over", " the", " bay", "."]
 
@@ -57,8 +67,11 @@ def good_step(text, event):
     return text + (event.choices[0].delta.content or "") if event.choices else text
 
 
-def test_ch05_ex1_a_live_chat_passes(capsys) -> None:
-    assert ch05.exercise1.check(live_chat_over(chat_stream(usage=True), good_step))
+def test_ch05_ex1_a_live_chat_of_made_up_events_never_asked_the_server(capsys) -> None:
+    """Right in shape (updates with the text so far, the whole text returned), but no
+    request: the check says it saw none."""
+    result = ch05.exercise1.check(live_chat_over(chat_stream(usage=True), good_step))
+    assert result.passed is False and "saw no request from your function" in result.message
 
 
 def pieces_only(question, update):
@@ -150,8 +163,7 @@ def test_ch05_ex2_the_made_up_streams_are_shaped_like_the_chapters(capsys) -> No
     assert events[-2]["choices"][0]["finish_reason"] == "length"
 
 
-def test_ch05_without_a_server_the_check_says_to_start_it(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("VLLM_OPENAI_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+def test_ch05_without_a_server_the_check_says_to_start_it(nowhere, capsys) -> None:  # noqa: F811
     result = ch05.exercise2.check(good_rebuild)
     assert result.passed is False and "which did not answer" in result.message
     assert "start_server('openai')" in result.message
@@ -163,3 +175,183 @@ def test_solutions_are_the_notebooks_hidden_cells(capsys) -> None:
         code = getattr(ch05, f"exercise{number}").solution()
         assert name in code and not code.startswith("#@title")
         assert f"exercise{number}.check(" in code and "reference=True" in code
+
+
+def test_ch05_ex2_correct_answers_in_other_types_pass_on_made_up_streams(capsys) -> None:
+    """Other styles and types (a list, a generator, NumPy's count, a float count): the made-up
+    streams are judged before the server's; each answer must pass them all."""
+    def loop(events):
+        text, count = "", 0
+        for event in events:
+            if event["choices"]:
+                text += event["choices"][0]["text"]
+                count += 1
+        return [text, np.int64(count)]
+
+    def generator(events):
+        pieces = [e["choices"][0]["text"] for e in events if len(e["choices"]) > 0]
+        yield "".join(pieces)
+        yield float(len(pieces))
+
+    def with_map(events):
+        texts = list(map(lambda e: e["choices"][0]["text"], filter(lambda e: e["choices"],
+                                                                  events)))
+        return "".join(texts), len(texts)
+
+    for answer in (loop, generator, with_map):
+        for label, events in (("usage", ch05._made_up_stream(ch05.PIECES, True)),
+                              ("no usage", ch05._made_up_stream(ch05.PIECES[:3], False))):
+            ch05._check_rebuild(answer, label, events)  # raises Wrong if judged wrong
+
+
+def test_ch05_ex2_correct_answers_pass_on_the_servers_stream(openai_server, capsys) -> None:
+    def loop(events):
+        text, count = "", 0
+        for event in events:
+            for choice in event["choices"][:1]:
+                text += choice["text"]
+                count += 1
+        return (text, np.int64(count))
+
+    for answer in (good_rebuild, loop, lambda events: iter(good_rebuild(events))):
+        result = ch05.exercise2.check(answer)
+        assert result.passed, result.message
+
+
+def test_ch05_ex2_values_copied_from_the_saved_output_fail(capsys) -> None:
+    result = ch05.exercise2.check(lambda events: (" city of the sea, with", 6))
+    assert result.passed is False and "the events' texts join to" in result.message
+    result = ch05.exercise2.check(lambda events: (good_rebuild(events)[0], "8"))
+    assert result.passed is False and "expected the number of events" in result.message
+
+
+def endless(*args):
+    while True:
+        pass
+
+
+def blocked(*args):
+    threading.Event().wait()
+
+
+@pytest.mark.parametrize("exercise", [ch05.exercise1, ch05.exercise2], ids=["ex1", "ex2"])
+@pytest.mark.parametrize("answer", [endless, blocked], ids=["endless", "blocking"])
+def test_ch05_answers_that_hang_get_a_verdict(exercise, answer, capsys) -> None:
+    begun = time.monotonic()
+    with limits.scaled(0.02):
+        result = exercise.check(answer)
+    assert result.passed is False and "did not return within" in result.message, result.message
+    assert time.monotonic() - begun < 30
+
+
+# Chapter 05, exercise 1 against the session's OpenAI-compatible server -----------------------
+
+@pytest.fixture
+def client(openai_server):
+    return OpenAI(base_url=openai_server.url, api_key=settings.api_key() or "EMPTY")
+
+
+def openai_chat(client, **options):
+    def live_chat(question, update):
+        text = ""
+        for event in client.chat.completions.create(
+                model=settings.SERVED_MODEL_NAME, max_tokens=10,
+                messages=[{"role": "user", "content": question}], **options):
+            if event.choices:
+                text += event.choices[0].delta.content or ""
+                update(text)
+        return text
+    return live_chat
+
+
+def chat_over_requests(base):
+    def live_chat(question, update):
+        body = {"model": settings.SERVED_MODEL_NAME, "max_tokens": 10, "stream": True,
+                "messages": [{"role": "system", "content": "Be brief."},
+                             {"role": "user", "content": question}]}
+        parts = []
+        with requests.post(f"{base}/chat/completions", json=body, stream=True, timeout=60,
+                           headers=settings.auth_headers()) as response:
+            for line in response.iter_lines(decode_unicode=True):
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    event = json.loads(line[6:])
+                    if event["choices"]:
+                        parts.append(event["choices"][0]["delta"].get("content") or "")
+                        update("".join(parts))
+        return "".join(parts)
+    return live_chat
+
+
+def chat_over_httpx(base):
+    def live_chat(question, update):
+        body = {"model": settings.SERVED_MODEL_NAME, "max_tokens": 10, "stream": True,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": question}]}],
+                "stream_options": {"include_usage": True}}
+        text = ""
+        with httpx.stream("POST", f"{base}/chat/completions", json=body, timeout=60,
+                          headers=settings.auth_headers()) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:") and "[DONE]" not in line:
+                    choices = json.loads(line[5:])["choices"]
+                    if choices and choices[0]["delta"].get("content"):
+                        text = text + choices[0]["delta"]["content"]
+                        update(text)
+        return text
+    return live_chat
+
+
+def test_ch05_ex1_correct_live_chats_in_other_styles_pass(client, openai_server,
+                                                           capsys) -> None:
+    for answer in (openai_chat(client, stream=True),
+                   openai_chat(client, stream=True, stream_options={"include_usage": True},
+                               temperature=0),
+                   chat_over_requests(openai_server.url), chat_over_httpx(openai_server.url)):
+        result = ch05.exercise1.check(answer)
+        assert result.passed, result.message
+        assert "chat.completion.chunk" in result.message
+
+
+def test_ch05_ex1_a_completions_stream_is_not_a_chat(client, capsys) -> None:
+    def live_chat(question, update):
+        text = ""
+        for event in client.completions.create(model=settings.SERVED_MODEL_NAME, prompt=question,
+                                               max_tokens=10, stream=True):
+            text += event.choices[0].text or ""
+            update(text)
+        return text
+
+    result = ch05.exercise1.check(live_chat)
+    assert result.passed is False and "sent a completions request" in result.message
+    assert "text_completion" in result.message  # what the server answered, as seen
+
+
+def test_ch05_ex1_a_fixed_question_fails(client, capsys) -> None:
+    chat = openai_chat(client, stream=True)
+    result = ch05.exercise1.check(lambda question, update: chat(ch05.QUESTION, update))
+    assert result.passed is False and "without the question your function was given" \
+        in result.message
+
+
+def test_ch05_ex1_a_whole_answer_shown_piece_by_piece_is_not_a_stream(client, capsys) -> None:
+    def live_chat(question, update):
+        whole = client.chat.completions.create(
+            model=settings.SERVED_MODEL_NAME, max_tokens=10,
+            messages=[{"role": "user", "content": question}]).choices[0].message.content
+        text = ""
+        for word in whole.split(" "):
+            text += word + " "
+            update(text)
+        return text
+
+    result = ch05.exercise1.check(live_chat)
+    assert result.passed is False and "did not ask for a stream" in result.message
+
+
+def test_ch05_ex1_a_text_that_is_not_the_servers_fails(client, capsys) -> None:
+    chat = openai_chat(client, stream=True)
+
+    def live_chat(question, update):  # consistent updates, but not the server's text
+        return "Sure! " + chat(question, lambda text: update("Sure! " + text))
+
+    result = ch05.exercise1.check(live_chat)
+    assert result.passed is False and "your server streamed" in result.message, result.message
