@@ -37,12 +37,8 @@ __all__ = [
     "auth_headers",
     "cache_dir",
     "forced_device",
-    "legacy_port",
     "model_override",
-    "openai_port",
     "port",
-    "remote_legacy_url",
-    "router_port",
     "url",
 ]
 
@@ -77,34 +73,6 @@ def url(variable: str) -> str | None:
     """The URL in ``variable`` without a trailing slash, or ``None`` when it is unset."""
     value = _env(variable)
     return value.rstrip("/") if value else None
-
-
-# The chapters call these; each reads its kind's entry in helpers.servers.KINDS.
-
-def legacy_port() -> int:
-    """Port of the local legacy server (``VLLM_COURSE_LEGACY_PORT``, default 8000)."""
-    return _kind("legacy").default_port()
-
-
-def openai_port() -> int:
-    """Port of the local OpenAI-compatible server (``VLLM_COURSE_OPENAI_PORT``, default 8001)."""
-    return _kind("openai").default_port()
-
-
-def router_port() -> int:
-    """Port of the local vllm-router (``VLLM_COURSE_ROUTER_PORT``, default 8002)."""
-    return _kind("router").default_port()
-
-
-def remote_legacy_url() -> str | None:
-    """The remote legacy server's base URL (``VLLM_API_URL``), without a trailing slash."""
-    return _kind("legacy").remote_url()
-
-
-def _kind(name: str):
-    from helpers.servers import KINDS  # it reads this module: imported when first asked
-
-    return KINDS[name]
 
 
 def api_key() -> str | None:

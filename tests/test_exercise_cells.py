@@ -65,7 +65,7 @@ def test_each_exercise_has_a_stub_a_checked_solution_and_hints(path: Path) -> No
 def test_importing_every_checker_starts_nothing_and_needs_only_libs() -> None:
     code = (f"import sys, {', '.join(MODULES)};"
             "print(sorted(m for m in ('vllm', 'torch', 'IPython', 'tenacity', 'openai', "
-            "'pydantic', 'helpers.playground') if m in sys.modules))")
+            "'pydantic', 'ipywidgets') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert run.stdout.strip() == "[]" and run.stderr == ""

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from helpers import launcher, settings
-from helpers.servers import KINDS
+from helpers import launcher
+from helpers.servers import KINDS, METRICS_PORT_OFFSET, REPLICA_PORT_OFFSET, replica_port
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_a_port_comes_from_the_kind_s_variable_or_its_entry(clean_env) -> None:
     assert {name: spec.default_port() for name, spec in KINDS.items()} == {
         name: spec.port for name, spec in KINDS.items()}
     clean_env.setenv(KINDS["router"].port_variable, "8123")
-    assert KINDS["router"].default_port() == 8123 == settings.router_port()
+    assert KINDS["router"].default_port() == 8123
     clean_env.setenv(KINDS["router"].port_variable, "80x")
     with pytest.raises(ValueError, match="VLLM_COURSE_ROUTER_PORT='80x' is not a port"):
         KINDS["router"].default_port()
@@ -55,11 +55,13 @@ def test_a_kind_s_url_is_its_local_port_unless_a_remote_one_is_set(clean_env) ->
     assert KINDS["legacy"].url() == "http://127.0.0.1:8000"
 
 
-def test_the_settings_the_chapters_call_read_the_registry(clean_env) -> None:
-    clean_env.setenv("VLLM_COURSE_LEGACY_PORT", "8100")
-    clean_env.setenv("VLLM_API_URL", "http://box:8000/generate")
-    assert (settings.legacy_port(), settings.openai_port()) == (8100, 8001)
-    assert settings.remote_legacy_url() == "http://box:8000"
+def test_a_kind_s_ports_are_read_from_the_registry_only(clean_env) -> None:
+    """Replica 2 of chapter 10 and the router's metrics: one place each, in the registry."""
+    clean_env.setenv("VLLM_COURSE_OPENAI_PORT", "8100")
+    clean_env.setenv("VLLM_COURSE_ROUTER_PORT", "8102")
+    assert replica_port() == 8100 + REPLICA_PORT_OFFSET and replica_port(9000) == 9010
+    assert KINDS["router"].metrics_port() == 8102 + METRICS_PORT_OFFSET
+    assert KINDS["openai"].metrics_port() is None  # vLLM's /metrics is on its own port
 
 
 def test_the_test_session_moved_every_kind_to_a_port_of_its_own() -> None:

@@ -26,6 +26,7 @@ import io
 import json
 import random
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,8 @@ from typing import Any
 from helpers import errors
 from helpers.checks import server
 from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
+from helpers.client import get_response, post_http_request
+from helpers.ports import free_port
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
@@ -121,8 +124,6 @@ def answered(text: str) -> tuple[int, dict, Any]:
 
 def nowhere() -> str:
     """A /generate URL on a free local port, where nothing listens (a refused connection)."""
-    from helpers.ports import free_port
-
     return f"http://127.0.0.1:{free_port()}/generate"
 
 
@@ -140,8 +141,6 @@ def _server_url(function: Any) -> str:
 
 
 def _expected_error(url: str, **fields: Any) -> errors.VLLMCourseError:
-    from helpers.client import get_response, post_http_request
-
     try:
         get_response(post_http_request("Hi", url, timeout=(5, 60), **fields))
     except errors.VLLMCourseError as error:
@@ -332,8 +331,6 @@ def _tenacity() -> Any:
 def _in_policy(error: BaseException) -> bool:
     """True when ``error`` came out of tenacity's own code or the check's sleep (a wait
     function's value that tenacity could not use), not out of the learner's function."""
-    import traceback
-
     frames = traceback.extract_tb(error.__traceback__)
     return bool(frames) and ("tenacity" in frames[-1].filename
                              or frames[-1].filename == __file__)

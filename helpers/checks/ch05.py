@@ -15,12 +15,15 @@ own (the room's server, with its key, in a workshop).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import json
 import random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
+
+import requests
 
 from helpers import settings
 from helpers.checks import server
@@ -105,8 +108,6 @@ def _watch_httpx(module: Any, exchanges: list[Exchange]) -> Any:
 
 
 def _watch_requests(exchanges: list[Exchange]) -> Any:
-    import requests
-
     original = requests.Session.send
 
     def send(session: Any, request: Any, **kwargs: Any) -> Any:
@@ -136,10 +137,6 @@ def _watch_requests(exchanges: list[Exchange]) -> Any:
 def watching() -> Iterator[list[Exchange]]:
     """Record the requests sent through httpx (the openai client) and requests inside the
     block, and what their server answered (a stream as the caller reads it)."""
-    import importlib
-
-    import requests
-
     exchanges: list[Exchange] = []
     restore = []
     try:

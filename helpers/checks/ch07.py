@@ -27,6 +27,8 @@ from typing import Any
 from helpers.checks import server
 from helpers.checks.framework import Chapter, Wrong, call, describe
 from helpers.checks.values import as_list, first_mistake, number, whole
+from helpers.playground import Choices, Playground
+from helpers.servers import KINDS
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
@@ -65,8 +67,6 @@ def _read_settings(same: Any) -> Any:
 def _choices_from(same: Any) -> Any:
     """The learner's settings as a clean ``Choices``: every number as a plain int or float
     (a NumPy int or a Fraction is fine; it would not go into a JSON request as it is)."""
-    from helpers.playground import Choices
-
     names = [field.name for field in dataclasses.fields(Choices)]
     if isinstance(same, Choices):
         given = {name: getattr(same, name) for name in names}
@@ -101,8 +101,6 @@ def _choices_from(same: Any) -> Any:
     "server; the api switch does not matter.",
 ], limit=180)
 def exercise1(same: Any) -> str:
-    from helpers.playground import Playground
-
     choices = call(_read_settings, same, doing="reading your settings", limit=10)
     if isinstance(choices, str):
         raise Wrong(choices)
@@ -199,8 +197,6 @@ def _recording_playground() -> Any:
     """A playground on the learner's servers that records runs, updates and stops. A run
     with stream=False is read as a stream underneath (one update at the end, as before), so
     that stop() can close it: the check never leaves a 2,000-token request behind."""
-    from helpers.playground import Playground
-
     class Recording(Playground):
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
@@ -242,8 +238,6 @@ def _recording_playground() -> Any:
 
 def _urls() -> tuple[str, str]:
     """The learner's legacy and OpenAI-compatible servers, as a Playground takes them."""
-    from helpers.servers import KINDS
-
     return KINDS["legacy"].url(), KINDS["openai"].url()
 
 
@@ -260,8 +254,6 @@ def exercise2(stop_long_request: Any) -> str:
     try:
         return _judge_stop(stop_long_request, playground)
     finally:  # whatever the learner's code left open is closed, so the next check starts clean
-        from helpers.playground import Playground
-
         Playground.stop(playground)
 
 

@@ -16,6 +16,7 @@ that allows more than dates, or only one date, shows it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import re
@@ -24,9 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from helpers.checks import server
 from helpers.checks.framework import AnswerRaised, Chapter, NotHere, Wrong, call, describe
 from helpers.checks.values import close, first_mistake, number
+from helpers.metrics import metric_value
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 
@@ -99,10 +103,6 @@ def _tee(module: Any, response: Any, sent: Sent) -> None:
 @contextlib.contextmanager
 def watching() -> Iterator[list[Sent]]:
     """Record every request sent inside the block (and its answer), as :class:`Sent`."""
-    import importlib
-
-    import requests
-
     seen: list[Sent] = []
     patched: list[tuple[Any, Any]] = []
 
@@ -184,8 +184,6 @@ def _served() -> float | None:
     """The learner's own server's finished requests (None in a workshop room, or unread)."""
     if server.shared("openai"):
         return None
-    from helpers.metrics import metric_value
-
     try:
         return metric_value(server.base_url("openai"), "vllm:request_success_total", timeout=5)
     except (OSError, KeyError, ValueError):

@@ -16,6 +16,7 @@ time limit and told what its requests were.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import io
 import json
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from helpers.checks import server
 from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
@@ -203,10 +206,6 @@ def _tee(module: Any, response: Any, sent: Sent) -> None:
 @contextlib.contextmanager
 def watching() -> Iterator[list[Sent]]:
     """Record every request sent inside the block (and its answer), as :class:`Sent`."""
-    import importlib
-
-    import requests
-
     seen: list[Sent] = []
     patched: list[tuple[Any, Any]] = []
 
