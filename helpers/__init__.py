@@ -7,7 +7,8 @@ one I/O-free core, :mod:`helpers.protocol`), :mod:`helpers.stream`, :mod:`helper
 :mod:`helpers.metrics`, :mod:`helpers.diagnosis`, :mod:`helpers.playground`,
 :mod:`helpers.colab` (the Colab setup), :mod:`helpers.room` (a workshop room and its card),
 :mod:`helpers.setup_check` (the attendees' check before a workshop), :mod:`helpers.ports`
-(free ports for the tests and benchmarks). Server side (``cpu``,
+(free ports for the tests and benchmarks), :mod:`helpers.checks` (the exercises' checkers:
+one module a chapter over a small framework). Server side (``cpu``,
 ``gpu`` or ``colab`` profile): :mod:`helpers.api_server`, :mod:`helpers.payload`,
 :mod:`helpers.model`, :mod:`helpers.runtime`. Importing this package does nothing.
 """
