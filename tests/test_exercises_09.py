@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch09, limits
+from helpers.checks.watch import Sent, watching
 from helpers.settings import SERVED_MODEL_NAME
 from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
@@ -111,7 +112,7 @@ def test_ch09_ex1_the_watcher_sees_requests_and_their_answers() -> None:
     import requests
 
     before = requests.Session.send, httpx2.Client.send
-    with ch09.watching() as sent:
+    with watching() as sent:
         for send in (lambda: requests.post("http://127.0.0.1:9/v1/completions",
                                            json={"prompt": "x"}, timeout=2),
                      lambda: httpx2.post("http://127.0.0.1:9/v1/completions",
@@ -124,12 +125,12 @@ def test_ch09_ex1_the_watcher_sees_requests_and_their_answers() -> None:
 
 
 def test_ch09_ex1_a_label_is_scored_from_its_own_tokens_only() -> None:
-    sent = ch09.Sent("http://x/v1/completions", {}, False, 200, {"choices": [{
+    sent = Sent("http://x/v1/completions", {}, False, 200, {"choices": [{
         "index": 0, "text": " negative", "logprobs": {
             "tokens": [" neg", "ative", "<|im_end|>"], "token_logprobs": [-0.5, -0.25, -1.0]}}]})
     text, tokens, logprobs = ch09._scored(sent)
     assert ch09._label_tokens(text, tokens) == 2
-    chat = ch09.Sent("http://x/v1/chat/completions", {}, True, 200)
+    chat = Sent("http://x/v1/chat/completions", {}, True, 200)
     chat.streamed = [b'data: {"choices": [{"index": 0, "delta": {"content": "neg"}, "logprobs": '
                      b'{"content": [{"token": "neg", "logprob": -0.5}]}}]}\n\n',
                      b'data: {"choices": [{"index": 0, "delta": {"content": "ative"}, '

@@ -1,0 +1,127 @@
+"""Watching the learner's requests: what the learner's code sent to a server, and what it got
+back, through the openai client (which uses httpx2 or httpx), ``requests`` or ``httpx``.
+
+Introduced with the checks of chapters 09 and 11: a check that cannot see inside the learner's
+function (a classifier, a tool loop) still sees its requests, and judges them against the
+server's own answers::
+
+    with watching() as seen:
+        label = call(classify, review)
+    sent = [s for s in seen if s.path.endswith("/completions")]
+
+Only the requests sent inside the block are recorded; the clients are restored after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+__all__ = ["Sent", "watching"]
+
+
+@dataclass
+class Sent:
+    """One request the learner's code sent while watched: its path, its JSON body, and the
+    JSON answer (``answer``) or, for a stream, the bytes read from it (``streamed``)."""
+
+    url: str
+    body: Any
+    stream: bool
+    status: int | None = None
+    answer: Any = None
+    streamed: list[bytes] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    def events(self) -> list[dict]:
+        """The JSON events of a streamed answer (its ``data:`` lines), in order."""
+        events = []
+        for line in b"".join(self.streamed).decode("utf-8", "replace").splitlines():
+            data = line.removeprefix("data:").strip()
+            if line.startswith("data:") and data and data != "[DONE]":
+                with contextlib.suppress(ValueError):
+                    events.append(json.loads(data))
+        return events
+
+
+def _json(content: Any) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _tee(module: Any, response: Any, sent: Sent) -> None:
+    """Keep a copy of each piece of a streamed httpx answer as the learner's code reads it."""
+    inner = response.stream
+
+    class Tee(module.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in inner:
+                sent.streamed.append(bytes(chunk))
+                yield chunk
+
+        def close(self) -> None:
+            inner.close()
+
+    response.stream = Tee()
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[list[Sent]]:
+    """Record every request sent inside the block (and its answer), as :class:`Sent`."""
+    seen: list[Sent] = []
+    patched: list[tuple[Any, Any]] = []
+
+    def requests_send(self: Any, request: Any, **options: Any) -> Any:
+        sent = Sent(request.url, _json(request.body), bool(options.get("stream")))
+        seen.append(sent)
+        response = originals[requests.Session](self, request, **options)
+        sent.status = response.status_code
+        if not sent.stream:
+            sent.answer = _json(response.content)
+        return response
+
+    originals: dict[Any, Any] = {requests.Session: requests.Session.send}
+    requests.Session.send = requests_send
+    patched.append((requests.Session, originals[requests.Session]))
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+
+        def httpx_send(self: Any, request: Any, *args: Any, _module: Any = module,
+                       **options: Any) -> Any:
+            try:
+                content = request.content
+            except Exception:  # noqa: BLE001 (a streamed request body: not JSON we can read)
+                content = None
+            sent = Sent(str(request.url), _json(content), bool(options.get("stream")))
+            seen.append(sent)
+            response = originals[_module.Client](self, request, *args, **options)
+            sent.status = response.status_code
+            if sent.stream:
+                _tee(_module, response, sent)
+            else:
+                sent.answer = _json(response.content)
+            return response
+
+        originals[module.Client] = module.Client.send
+        module.Client.send = httpx_send
+        patched.append((module.Client, originals[module.Client]))
+    try:
+        yield seen
+    finally:
+        for cls, original in patched:
+            cls.send = original
