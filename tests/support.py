@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,23 @@ def nowhere(monkeypatch) -> str:
     monkeypatch.delenv(KINDS["openai"].remote_variable, raising=False)
     monkeypatch.setenv(KINDS["openai"].port_variable, str(free_port()))
     return KINDS["openai"].url()
+
+
+class ReadOnlyMapping(Mapping):
+    """A read-only mapping, a dict in all but name: a right answer of another type, for the
+    checkers that take a dict of fields."""
+
+    def __init__(self, **fields):
+        self._fields = fields
+
+    def __getitem__(self, key):
+        return self._fields[key]
+
+    def __iter__(self):
+        return iter(self._fields)
+
+    def __len__(self):
+        return len(self._fields)
 
 
 def verdict(exercise, answer, capsys):

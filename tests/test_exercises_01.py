@@ -26,6 +26,7 @@ import requests
 from helpers import errors
 from helpers.checks import ch01, limits
 from helpers.client import generate, strip_prompt
+from tests.support import ReadOnlyMapping
 
 
 def wrong(exercise, answer, *messages: str) -> None:
@@ -59,27 +60,11 @@ def test_ch01_ex1_known_mistakes(answer, message, capsys) -> None:
     wrong(ch01.exercise1, answer, message)
 
 
-class Fields(Mapping):
-    """A read-only mapping of fields: a dict in all but name."""
-
-    def __init__(self, **fields):
-        self._fields = fields
-
-    def __getitem__(self, key):
-        return self._fields[key]
-
-    def __iter__(self):
-        return iter(self._fields)
-
-    def __len__(self):
-        return len(self._fields)
-
-
 @pytest.mark.parametrize("answer", [
     {"temperature": np.float64(0.9), "top_k": np.int64(20)},
     collections.OrderedDict(top_k=30, temperature=Fraction(4, 5)),
     types.MappingProxyType({"temperature": 0.9, "top_k": 20.0, "max_tokens": 8}),
-    Fields(temperature=0.9, top_k=20),
+    ReadOnlyMapping(temperature=0.9, top_k=20),
 ], ids=["numpy", "fraction-ordered", "proxy-float-top-k", "mapping"])
 def test_ch01_ex1_fields_in_other_types_pass(answer, legacy_server, capsys) -> None:
     right(ch01.exercise1, answer)

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch03, limits
+from tests.support import ReadOnlyMapping
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,28 +66,12 @@ def test_ch03_ex1_known_mistakes(answer, message, capsys) -> None:
     wrong(ch03.exercise1, answer, message)
 
 
-class Payload(Mapping):
-    """A read-only mapping: a dict in all but name."""
-
-    def __init__(self, **fields):
-        self._fields = fields
-
-    def __getitem__(self, key):
-        return self._fields[key]
-
-    def __iter__(self):
-        return iter(self._fields)
-
-    def __len__(self):
-        return len(self._fields)
-
-
 @pytest.mark.parametrize("answer", [
     {"prompt": PROMPT, "n": np.int64(4), "use_beam_search": np.bool_(True), "max_tokens": 12},
     collections.OrderedDict(prompt=PROMPT, n=4.0, use_beam_search=True, stream=False,
                             temperature=Fraction(0), max_tokens=Fraction(12)),
     types.MappingProxyType({"use_beam_search": True, "n": 4, "prompt": PROMPT}),
-    Payload(prompt=PROMPT, n=4, use_beam_search=True, max_tokens=8, logprobs=1),
+    ReadOnlyMapping(prompt=PROMPT, n=4, use_beam_search=True, max_tokens=8, logprobs=1),
 ], ids=["numpy", "ordered-float-fraction", "proxy-default-length", "mapping-logprobs"])
 def test_ch03_ex1_payloads_in_other_types_pass(answer, legacy_server, openai_server,
                                                 capsys) -> None:
