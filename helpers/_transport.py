@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping
 
 from helpers import protocol, settings
+from helpers.course.servers import KINDS
 from helpers.errors import APIStatusError
-from helpers.servers import KINDS
 
 __all__ = ["generate_url", "request_headers", "status_error"]
 

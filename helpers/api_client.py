@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from helpers import settings
 from helpers.client import generate_url, get_response, get_streaming_response, post_http_request
+from helpers.course.servers import KINDS
 from helpers.errors import VLLMCourseError
-from helpers.servers import KINDS
 from helpers.stream import SnapshotDeltas
 
 

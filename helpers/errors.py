@@ -87,7 +87,7 @@ class ServerUnreachableError(APIConnectionError):
         super().__init__(
             url, f"Could not connect to {url}: {reason}",
             hint=(
-                "Start the server (helpers.launcher.start_server() or "
+                "Start the server (helpers.course.launcher.start_server() or "
                 "`python -m helpers.api_server`), or check the host and port in the URL."
             ),
         )
@@ -235,7 +235,7 @@ _STATUS_HINTS = {
     405: "Use POST for /generate (GET is only for /health and /metrics).",
     413: "Send a smaller body: the prompt is far larger than any model here accepts.",
     429: "The server is busy: wait the number of seconds in its Retry-After header, then retry.",
-    500: "The server hit an internal fault: its log (helpers.launcher) shows the traceback.",
+    500: "The server hit an internal fault: its log (helpers.course.launcher) shows the traceback.",
     503: "The server cannot serve right now (its engine stopped, or it is overloaded): "
          "read the message, restart the server if it says so (start_server()), then retry.",
 }

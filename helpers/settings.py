@@ -1,7 +1,7 @@
 """Every setting of the course in one place: constants, and environment variables read at call time.
 
 Introduced in chapter 00. Nothing else in ``helpers`` reads ``os.environ`` for the course's
-own variables; vLLM's variables are set in :mod:`helpers.runtime`.
+own variables; vLLM's variables are set in :mod:`helpers.course.runtime`.
 
 ==========================  =============================================  =======================
 variable                    meaning                                        default
@@ -13,7 +13,7 @@ variable                    meaning                                        defau
 ``VLLM_COURSE_DEVICE``      ``gpu`` or ``cpu``: overrides detection        ``nvidia-smi`` decides
 ==========================  =============================================  =======================
 
-Each kind of server (:data:`helpers.servers.KINDS`) declares two more: the variable that
+Each kind of server (:data:`helpers.course.servers.KINDS`) declares two more: the variable that
 moves its local port (``VLLM_COURSE_LEGACY_PORT``, default 8000; ``VLLM_COURSE_OPENAI_PORT``,
 8001; ``VLLM_COURSE_ROUTER_PORT``, 8002) and the one that points at a remote server instead,
 when the launcher starts nothing (``VLLM_API_URL``; ``VLLM_OPENAI_URL``, ending in ``/v1``;

@@ -1,7 +1,7 @@
 """What the tests share: the prompt, the server-fixture registry, servers that a test owns.
 
 Tests import from here (never from ``conftest``). Every server a test starts listens on a
-free port chosen at run time (:func:`helpers.ports.free_port`, which the benchmarks use
+free port chosen at run time (:func:`helpers.course.ports.free_port`, which the benchmarks use
 too), so the suite never depends on what else runs on this machine (a course server of
 another checkout on 8000, say).
 """
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from helpers import settings
-from helpers.launcher import ServerHandle, start_server, stop_server
-from helpers.ports import free_port
+from helpers.course.launcher import ServerHandle, start_server, stop_server
+from helpers.course.ports import free_port
 
 PROMPT = settings.DEFAULT_PROMPT
 
@@ -87,8 +87,8 @@ PROBE = "COURSE_TEST_PROBE"
 
 def course_servers_probed(value: str) -> list:
     """Course servers (process-group leaders) whose environment has ``PROBE=value``."""
-    from helpers import _processes
-    from helpers.launcher import course_processes
+    from helpers.course import _processes
+    from helpers.course.launcher import course_processes
 
     probed = {process.pid for process in _processes.marked(PROBE, value)}
     return [process for process in course_processes() if process.pid in probed]
@@ -98,7 +98,7 @@ def course_servers_probed(value: str) -> list:
 def nowhere(monkeypatch) -> str:
     """The learner's OpenAI-compatible server is a local port where nothing listens (for the
     checkers: an answer right so far goes on to the server, and the check says it is down)."""
-    from helpers.servers import KINDS
+    from helpers.course.servers import KINDS
 
     monkeypatch.delenv(KINDS["openai"].remote_variable, raising=False)
     monkeypatch.setenv(KINDS["openai"].port_variable, str(free_port()))

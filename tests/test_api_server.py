@@ -312,8 +312,9 @@ def test_the_server_listens_on_loopback_only(legacy_server) -> None:
 
 
 def test_on_a_cpu_the_engine_core_runs_the_model_itself(legacy_server) -> None:
-    """The course's CPU default (``helpers.runtime.engine_environment``): the engine core is a
-    child process of its own, and it runs the model without a further worker process."""
+    """The course's CPU default (``helpers.course.runtime.engine_environment``): the engine
+    core is a child process of its own, and it runs the model without a further worker
+    process."""
     import psutil
 
     names = [child.name() for child in psutil.Process(legacy_server.pid).children(recursive=True)]

@@ -27,7 +27,7 @@ from helpers.api_server.engine_death import (
 )
 from helpers.api_server.messages import BUSY_RETRY_AFTER, busy_response
 from helpers.api_server.params import engine_params, field_at_fault, passthrough_fields
-from helpers.payload import GenerateRequest, PayloadError
+from helpers.api_server.payload import GenerateRequest, PayloadError
 
 # --- request → engine parameters -----------------------------------------------------------
 

@@ -22,7 +22,7 @@ LATE_IMPORTS = {"vllm", "torch", "transformers", "ipywidgets", "openai", "tenaci
                 "uvicorn", "msgspec", "prometheus_client", "IPython", "gguf", "xgrammar"}
 #: And in one module more: the setup check reports missing packages, so it asks for requests
 #: only once it has checked that the installed packages are there.
-LATE_IN = {"helpers/setup_check.py": {"requests"}}
+LATE_IN = {"helpers/course/setup_check.py": {"requests"}}
 
 
 def test_helpers_has_no_circle_and_no_import_up() -> None:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import colab_links  # noqa: E402
 
-from helpers import launcher, runtime  # noqa: E402
+from helpers.course import launcher, runtime  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SETUP_CELL = next(c.source for c in nbformat.read(NOTEBOOKS[0], as_version=4).cells
@@ -101,7 +101,7 @@ def test_the_gpu_profiles_pin_the_vllm_that_was_checked() -> None:
 
 
 def test_a_colab_runtime_without_a_gpu_is_told_how_to_switch(tmp_path, monkeypatch) -> None:
-    from helpers import colab
+    from helpers.course import colab
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi here
     with pytest.raises(colab.NoGPUError, match="Runtime → Change runtime type → T4 GPU"):

@@ -19,7 +19,7 @@ def _modules_with_examples() -> list[str]:
 
 def test_the_modules_with_examples_are_these() -> None:
     assert _modules_with_examples() == ["helpers.checks.limits", "helpers.checks.values",
-                                        "helpers.servers", "helpers.stream"]
+                                        "helpers.course.servers", "helpers.stream"]
 
 
 @pytest.mark.parametrize("name", _modules_with_examples())

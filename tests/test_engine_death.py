@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from helpers import client
+from helpers.course.launcher import ServerHandle, start_server
 from helpers.errors import StreamInterruptedError, StreamServerError
-from helpers.launcher import ServerHandle, start_server
 from helpers.metrics import wait_for_running
 from tests.support import PROMPT, group_alive, own_server, record, server_fixture
 

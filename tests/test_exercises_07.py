@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch07, limits
+from helpers.course.ports import free_port
 from helpers.playground import Choices
-from helpers.ports import free_port
 
 SEEDED = Choices(prompt="The ocean is", n=2, max_tokens=8, stream=False, seed=7)
 
@@ -31,7 +31,7 @@ SEEDED = Choices(prompt="The ocean is", n=2, max_tokens=8, stream=False, seed=7)
 def no_servers(monkeypatch) -> None:
     """The learner's servers are local ports where nothing listens: a check that needs one
     says so, and nothing here reaches the session's real servers."""
-    from helpers.servers import KINDS
+    from helpers.course.servers import KINDS
 
     for kind in ("legacy", "openai"):
         monkeypatch.delenv(KINDS[kind].remote_variable, raising=False)

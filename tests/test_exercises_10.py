@@ -19,8 +19,8 @@ import pytest
 
 from helpers.checks import ch10, limits
 from helpers.checks.framework import Wrong
-from helpers.ports import free_port
-from helpers.servers import KINDS
+from helpers.course.ports import free_port
+from helpers.course.servers import KINDS
 
 
 @pytest.fixture

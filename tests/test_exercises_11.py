@@ -133,7 +133,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_server(monkeypatch):
     """The learner's OpenAI-compatible server is a fake with tool calling, in this process."""
-    from helpers.servers import KINDS
+    from helpers.course.servers import KINDS
 
     fake = FakeServer()
     threading.Thread(target=fake.serve_forever, daemon=True).start()

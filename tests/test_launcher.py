@@ -10,10 +10,12 @@ import time
 import psutil
 import pytest
 
-from helpers import _processes, diagnosis, launcher, settings
-from helpers.launcher import ServerStartError
-from helpers.ports import ephemeral_range, free_port
-from helpers.servers import KINDS
+from helpers import settings
+from helpers.course import __main__ as command_line
+from helpers.course import _processes, diagnosis, launcher
+from helpers.course.launcher import ServerStartError
+from helpers.course.ports import ephemeral_range, free_port
+from helpers.course.servers import KINDS
 
 
 def test_legacy_command_binds_loopback_by_default(monkeypatch) -> None:
@@ -72,7 +74,7 @@ def test_an_unknown_kind_lists_the_kinds() -> None:
 
 def test_a_handle_that_the_launcher_does_not_manage_is_never_stopped() -> None:
     """A remote server on port 8000 must not stop the local server on port 8000."""
-    remote = launcher.ServerHandle("legacy", "http://workshop.example:8000")
+    remote = launcher.ServerHandle(KINDS["legacy"], "http://workshop.example:8000")
     assert not remote.managed and remote.remote
     assert remote.stop() is False
 
@@ -165,9 +167,9 @@ def test_the_router_is_one_registry_entry(monkeypatch) -> None:
 
 def test_the_command_line_passes_server_arguments_after_a_double_dash(monkeypatch) -> None:
     seen = {}
-    monkeypatch.setattr(launcher, "start_server", lambda kind, **options: seen.update(
-        kind=kind, **options) or launcher.ServerHandle(kind, "http://127.0.0.1:8002"))
-    assert launcher.main(["start", "router", "--", "--worker-urls", "http://a:1"]) == 0
+    monkeypatch.setattr(command_line, "start_server", lambda kind, **options: seen.update(
+        kind=kind, **options) or launcher.ServerHandle(KINDS[kind], "http://127.0.0.1:8002"))
+    assert command_line.main(["start", "router", "--", "--worker-urls", "http://a:1"]) == 0
     assert seen["kind"] == "router" and seen["extra_args"] == ["--worker-urls", "http://a:1"]
 
 
@@ -221,7 +223,7 @@ def test_several_servers_start_together_on_a_cpu_only(monkeypatch, device, toget
         time.sleep(0.3)
         with lock:
             running.discard(options["port"])
-        return launcher.ServerHandle(kind, f"http://127.0.0.1:{options['port']}")
+        return launcher.ServerHandle(KINDS[kind], f"http://127.0.0.1:{options['port']}")
 
     monkeypatch.setattr(launcher, "start_server", start)
     handles = launcher.start_servers([dict(kind="openai", model="/a/model", port=port)

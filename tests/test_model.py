@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import model
+from helpers.course import model
 from helpers.errors import MissingPackageError
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.payload import (
+from helpers.api_server.payload import (
     FIELDS,
     GenerateRequest,
     Limits,

@@ -157,7 +157,7 @@ def test_the_error_families() -> None:
 
 
 def test_the_launchers_errors_are_in_the_one_tree_and_import_from_either_place() -> None:
-    from helpers import launcher, model
+    from helpers.course import launcher, model
     from helpers.errors import MissingPackageError, ServerStartError  # chapter 00's import
 
     assert ServerStartError is launcher.ServerStartError

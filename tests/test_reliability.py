@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import client
+from helpers.api_server.payload import FIELDS
+from helpers.course.launcher import start_server
 from helpers.errors import StreamInterruptedError
-from helpers.launcher import start_server
 from helpers.metrics import wait_for_running
-from helpers.payload import FIELDS
 from tests.support import PROMPT, own_server, record, server_fixture
 
 FULL = os.environ.get("RELIABILITY") == "full"

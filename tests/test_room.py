@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import launcher, room, setup_check
-from helpers.launcher import ServerStartError
-from helpers.servers import KINDS
+from helpers.course import launcher, room, setup_check
+from helpers.course.launcher import ServerStartError
+from helpers.course.servers import KINDS
 from helpers.settings import TOOL_CALLING_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def test_the_printed_card_never_shows_the_key_and_names_every_variable() -> None
     for line in ("export VLLM_API_URL=http://gpu-box:8000",
                  "export VLLM_OPENAI_URL=http://gpu-box:8001/v1",
                  "export VLLM_ROUTER_URL=http://gpu-box:8002",
-                 "python -m helpers.setup_check"):
+                 "python -m helpers.course.setup_check"):
         assert line in full
     assert full.splitlines()[-1].startswith("jupyter lab")
 

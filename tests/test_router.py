@@ -16,7 +16,7 @@ import requests
 from openai import OpenAI
 
 from helpers import settings
-from helpers.launcher import stop_server
+from helpers.course.launcher import stop_server
 from helpers.metrics import metric_value
 from tests.support import PROMPT, own_server, server_fixture
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from helpers import launcher
-from helpers.servers import KINDS, METRICS_PORT_OFFSET, REPLICA_PORT_OFFSET, replica_port
+from helpers.course import launcher
+from helpers.course.servers import KINDS, METRICS_PORT_OFFSET, REPLICA_PORT_OFFSET, replica_port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from helpers import _processes
+from helpers.course import _processes
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import _processes
+from helpers.course import _processes
 from tests.support import SERVER_FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import client, diagnosis, launcher
+from helpers import client
+from helpers.api_server.payload import Limits, PayloadError, parse_generate_request
+from helpers.course import diagnosis, launcher, spawn
+from helpers.course.ports import free_port
 from helpers.errors import ServerStartError, ServerUnreachableError
-from helpers.payload import Limits, PayloadError, parse_generate_request
-from helpers.ports import free_port
 
 HEADINGS = [line[3:].strip() for line in
             (Path(__file__).resolve().parent.parent / "TROUBLESHOOTING.md").read_text()
@@ -36,7 +37,7 @@ def test_port_in_use() -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         with pytest.raises(ServerStartError) as info:
-            launcher._check_port_free("127.0.0.1", squatter.getsockname()[1])
+            spawn.check_port_free("127.0.0.1", squatter.getsockname()[1])
     assert as_pattern(quoted("already in use")).match(str(info.value))
 
 

@@ -1,6 +1,6 @@
 """Workshop mode, as an instructor and the attendees live it.
 
-The instructor starts the room with its one command (``python -m helpers.room``);
+The instructor starts the room with its one command (``python -m helpers.course.room``);
 an attendee's environment has the client profile only (no torch, no vLLM), takes the
 variables from the room's card file, runs the setup check, then every chapter from 01 on
 against the room's keyed servers and router, and starts no server of its own.
@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import room, settings
-from helpers.ports import free_port
-from helpers.servers import KINDS
+from helpers import settings
+from helpers.course import room
+from helpers.course.ports import free_port
+from helpers.course.servers import KINDS
 from tests.support import PROBE, course_servers_probed, server_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def the_room():
            "VLLM_COURSE_ROUTER_PORT": str(ports.router)}
     try:
         started = subprocess.run(
-            [sys.executable, "-m", "helpers.room", "--host", "127.0.0.1",
+            [sys.executable, "-m", "helpers.course.room", "--host", "127.0.0.1",
              "--public-host", "127.0.0.1"], cwd=ROOT, env=env, capture_output=True,
             text=True, timeout=1200)
         assert started.returncode == 0, started.stderr[-3000:]
@@ -93,7 +94,7 @@ def test_the_room_prints_the_card_without_the_key(the_room) -> None:
     assert KEY not in printed
     for kind in ("legacy", "openai", "router"):
         assert f"{KINDS[kind].remote_variable}=" in printed
-    assert "python -m helpers.setup_check" in printed and "stop --all" in printed
+    assert "python -m helpers.course.setup_check" in printed and "stop --all" in printed
     card = _card_variables()
     assert card["VLLM_API_KEY"] == KEY
     assert card["VLLM_ROUTER_URL"] == f"http://127.0.0.1:{ports.router}"
@@ -136,7 +137,7 @@ def test_the_client_profile_has_no_engine(attendee_python) -> None:
 
 
 def test_the_setup_check_passes_with_the_card(attendee_python, attendee_env) -> None:
-    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+    check = subprocess.run([str(attendee_python), "-m", "helpers.course.setup_check"], cwd=ROOT,
                            env=attendee_env, capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stdout
     assert "All set" in check.stdout and "✗" not in check.stdout
@@ -146,11 +147,11 @@ def test_the_setup_check_passes_with_the_card(attendee_python, attendee_env) -> 
 
 def test_the_setup_check_says_what_is_wrong(attendee_python, attendee_env) -> None:
     wrong_key = {**attendee_env, "VLLM_API_KEY": "not-the-key"}
-    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+    check = subprocess.run([str(attendee_python), "-m", "helpers.course.setup_check"], cwd=ROOT,
                            env=wrong_key, capture_output=True, text=True, timeout=300)
     assert check.returncode == 1 and "refused the key" in check.stdout
     no_router = {**attendee_env, "VLLM_ROUTER_URL": f"http://127.0.0.1:{free_port()}"}
-    check = subprocess.run([str(attendee_python), "-m", "helpers.setup_check"], cwd=ROOT,
+    check = subprocess.run([str(attendee_python), "-m", "helpers.course.setup_check"], cwd=ROOT,
                            env=no_router, capture_output=True, text=True, timeout=300)
     assert check.returncode == 1 and "cannot connect" in check.stdout
     assert "what to do:" in check.stdout

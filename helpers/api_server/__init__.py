@@ -36,7 +36,7 @@ The modules, in reading order:
   quotes;
 - :mod:`~helpers.api_server.cli`: the command line (``__main__`` runs it).
 
-The request itself is checked before all this by :mod:`helpers.payload`. Nothing here
+The request itself is checked before all this by :mod:`helpers.api_server.payload`. Nothing here
 imports vLLM at import time.
 """
 

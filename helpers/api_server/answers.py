@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from helpers.payload import GenerateRequest
+from helpers.api_server.payload import GenerateRequest
 
 #: What a token that may not come gets instead of -inf (JSON has no infinity): the OpenAI
 #: server's floor, so that both APIs report the same number.

@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request, Response
 
 from helpers.api_server.asgi import ApiKeyMiddleware, StreamAborted, read_body
 from helpers.api_server.messages import error_response
+from helpers.api_server.payload import PayloadError, parse_generate_request
 from helpers.api_server.server import LegacyServer
-from helpers.payload import PayloadError, parse_generate_request
 
 logger = logging.getLogger("helpers.api_server")
 

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from helpers.api_server.messages import error_response
-from helpers.payload import PayloadError
+from helpers.api_server.payload import PayloadError
 
 if TYPE_CHECKING:
     from starlette.requests import Request

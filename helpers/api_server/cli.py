@@ -16,11 +16,11 @@ from pathlib import Path
 from helpers import settings
 from helpers.api_server.app import build_app
 from helpers.api_server.asgi import OneLineForStreamAborts
+from helpers.api_server.payload import Limits
 from helpers.api_server.server import LegacyServer
-from helpers.model import resolve_model
-from helpers.payload import Limits
-from helpers.runtime import detect_device, engine_environment
-from helpers.servers import KINDS
+from helpers.course.model import resolve_model
+from helpers.course.runtime import detect_device, engine_environment
+from helpers.course.servers import KINDS
 
 logger = logging.getLogger("helpers.api_server")
 

@@ -2,8 +2,9 @@
 
 Part of :mod:`helpers.api_server` (chapter 00 runs the server; chapter 04 reads its 400s).
 Pure: no engine, no HTTP. vLLM itself types and checks every value (msgspec converts the
-JSON types); a value it refuses becomes a :class:`~helpers.payload.PayloadError` that names
-the request field at fault, found from vLLM's message or by trying each given field alone.
+JSON types); a value it refuses becomes a
+:class:`~helpers.api_server.payload.PayloadError` that names the request field at fault,
+found from vLLM's message or by trying each given field alone.
 vLLM is imported inside the functions, so importing this module stays cheap.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from helpers.payload import GenerateRequest, PayloadError
+from helpers.api_server.payload import GenerateRequest, PayloadError
 
 #: SamplingParams fields that only the server sets (how outputs are reported, internals).
 SERVER_ONLY = frozenset({"output_kind", "skip_clone", "output_text_buffer_length",

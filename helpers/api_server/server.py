@@ -25,7 +25,7 @@ from helpers.api_server.params import (
     passthrough_fields,
     refusal_message,
 )
-from helpers.payload import GenerateRequest, Limits, PayloadError, check_prompt_length
+from helpers.api_server.payload import GenerateRequest, Limits, PayloadError, check_prompt_length
 
 if TYPE_CHECKING:
     from starlette.requests import Request

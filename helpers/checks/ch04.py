@@ -35,7 +35,7 @@ from helpers import errors
 from helpers.checks import server
 from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
 from helpers.client import get_response, post_http_request
-from helpers.ports import free_port
+from helpers.course.ports import free_port
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

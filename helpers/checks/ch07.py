@@ -27,8 +27,8 @@ from typing import Any
 from helpers.checks import server
 from helpers.checks.framework import Chapter, Wrong, call, describe
 from helpers.checks.values import as_list, first_mistake, number, whole
+from helpers.course.servers import KINDS
 from helpers.playground import Choices, Playground
-from helpers.servers import KINDS
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

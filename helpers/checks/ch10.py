@@ -25,8 +25,8 @@ import requests
 from helpers import settings
 from helpers.checks.framework import Chapter, NotHere, Wrong, call, describe
 from helpers.checks.values import as_list, whole
+from helpers.course.servers import KINDS, replica_port
 from helpers.metrics import metric_value
-from helpers.servers import KINDS, replica_port
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 

@@ -3,7 +3,7 @@ server does not answer, and a wait for work an earlier attempt left running.
 
 Introduced with the checked exercises (chapter 01). The learner's server is the room's in a
 workshop (``VLLM_API_URL`` / ``VLLM_OPENAI_URL``, with the room's key), else the local one
-(:meth:`helpers.servers.ServerKind.url`). Paths are from the server's root: ``/generate``,
+(:meth:`helpers.course.servers.ServerKind.url`). Paths are from the server's root: ``/generate``,
 ``/v1/chat/completions``, ``/tokenize``, ``/metrics``.
 """
 
@@ -17,8 +17,8 @@ import requests
 
 from helpers import settings
 from helpers.checks.framework import NotHere, Wrong
+from helpers.course.servers import KINDS
 from helpers.metrics import metric_value
-from helpers.servers import KINDS
 
 __all__ = ["Answer", "ask", "ask_ok", "base_url", "busy", "settle", "shared"]
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from helpers import _processes, settings
+from helpers import settings
+from helpers.course import _processes
 from helpers.errors import MissingPackageError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Background server processes and the state files that remember them (private, on psutil).
 
-The launcher (:mod:`helpers.launcher`) starts each server in its own process session, so
+The launcher (:mod:`helpers.course.launcher`) starts each server in its own process session, so
 it outlives the notebook kernel that started it, and writes a small JSON state file per
 server (kind and port). A state file names the process by pid *and* creation time, so a
 pid that the system has since given to another program is never taken for the server.

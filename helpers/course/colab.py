@@ -5,7 +5,7 @@ not yet) and calls :func:`install`, which installs the ``colab`` profile (CUDA v
 the notebooks import) the first time and takes a second afterwards. A step that fails stops
 with what it tried and what went wrong, instead of a ``ModuleNotFoundError`` three cells later.
 
-Everything here reads only the standard library (and :mod:`helpers.runtime`, which does too),
+Everything here reads only the standard library (and :mod:`helpers.course.runtime`, which does too),
 so it runs before anything is installed.
 """
 
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.runtime import gpu_listed  # the standard library only, like this module
+from helpers.course.runtime import gpu_listed  # the standard library only, like this module
 
 __all__ = ["NoGPUError", "SetupError", "install", "installed_marker"]
 
@@ -38,7 +38,7 @@ def installed_marker(course: Path, profile: str) -> Path:
     return course / f".installed-{profile}"
 
 
-_COURSE = Path(__file__).resolve().parent.parent
+_COURSE = Path(__file__).resolve().parents[2]
 
 
 def install(course: str | Path = _COURSE, profile: str | None = None) -> None:

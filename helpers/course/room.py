@@ -3,8 +3,8 @@
 Introduced in the README's "Workshop mode" (for the instructor); chapter 10 uses its router.
 On the room's machine::
 
-    python -m helpers.room                        # start (or reuse) and print the card
-    python -m helpers.launcher stop --all         # at the end of the day
+    python -m helpers.course.room                        # start (or reuse) and print the card
+    python -m helpers.course stop --all         # at the end of the day
 
 What the room runs, each keyed with ``VLLM_API_KEY`` (one is made if it is not set):
 
@@ -46,10 +46,10 @@ from pathlib import Path
 import requests
 
 from helpers import settings
+from helpers.course.launcher import start_server, start_servers, stop_server
+from helpers.course.runtime import detect_device
+from helpers.course.servers import KINDS, replica_port
 from helpers.errors import ServerStartError
-from helpers.launcher import start_server, start_servers, stop_server
-from helpers.runtime import detect_device
-from helpers.servers import KINDS, replica_port
 
 __all__ = ["ROOM_GPU_SHARE", "Room", "RoomPorts", "attendee_card", "card_path", "key_on_card",
            "room_servers", "skipped", "start_room", "stop_room"]
@@ -128,7 +128,7 @@ def attendee_card(public_host: str, ports: RoomPorts, key: str | None) -> str:
         "pip install -e '.[client]'",
         *urls,
         f"export VLLM_API_KEY={shown_key}",
-        "python -m helpers.setup_check      # before the workshop: says what to fix, if anything",
+        "python -m helpers.course.setup_check  # before the workshop: what to fix, if anything",
         "jupyter lab notebooks/",
     ])
 
@@ -170,7 +170,7 @@ def start_room(*, host: str = "0.0.0.0", public_host: str | None = None,
         raise ServerStartError(
             f"The legacy server on port {ports.legacy} refuses the room's key: it was started "
             "earlier with another one.",
-            hint="Stop the room (`python -m helpers.launcher stop --all`) and start it again, "
+            hint="Stop the room (`python -m helpers.course stop --all`) and start it again, "
             "or export the VLLM_API_KEY it was started with.")
     room = Room(handles, ports, public_host or socket.gethostname(), key)
     _write_private(card_path(), attendee_card(room.public_host, ports, key) + "\n")
@@ -222,9 +222,9 @@ def skipped(why: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.room [--host HOST] [--public-host NAME]``: start the workshop room
+    """``python -m helpers.course.room [--host HOST] [--public-host NAME]``: start the workshop room
     and print the attendee card (the key stays in the card file)."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.room",
+    parser = argparse.ArgumentParser(prog="python -m helpers.course.room",
                                      description="Start a workshop room and print its card.")
     parser.add_argument("--host", default="0.0.0.0",
                         help="where the servers listen (default 0.0.0.0, every interface)")
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nThe attendee card (the full card, key included, is in "
           f"{card_path()}, readable only by you: share it with the room):\n")
     print(attendee_card(started.public_host, started.ports, key=None))
-    print("\nStop the room with: python -m helpers.launcher stop --all")
+    print("\nStop the room with: python -m helpers.course stop --all")
     return 0
 
 

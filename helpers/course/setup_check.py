@@ -2,7 +2,7 @@
 
 Introduced in the README's "Workshop mode" (the last line of the attendee card)::
 
-    python -m helpers.setup_check
+    python -m helpers.course.setup_check
 
 In the spirit of the Carpentries' setup check: one line per check, in plain words, and for each
 failure what to do about it. It checks the packages the notebooks import (at the versions the
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import settings
-from helpers.servers import KINDS
+from helpers.course.servers import KINDS
 
 __all__ = ["Check", "package_problem", "report", "run_checks", "stream_verdict"]
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 #: A stream counts as live when its lines arrived spread over at least this share of its
 #: duration (a buffering proxy hands every line over at the end: all arrive together).
 LIVE_STREAM_SPREAD = 0.25

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 from helpers import settings
-from helpers.servers import METRICS_PORT_OFFSET
+from helpers.course.servers import METRICS_PORT_OFFSET
 
 __all__ = ["ephemeral_range", "free_port"]
 
