@@ -228,7 +228,7 @@ BAD_REQUESTS = [
     ("list prompt", b'{"prompt": ["a", "b"]}', "prompt", "must be a string"),
     ("unknown field", b'{"prompt": "hi", "max_token": 4}', "max_token", "Did you mean"),
     ("best_of above n", b'{"prompt": "hi", "best_of": 2}', "best_of", "removed"),
-    ("negative temperature", b'{"prompt": "hi", "temperature": -1}', "temperature", "between"),
+    ("negative temperature", b'{"prompt": "hi", "temperature": -1}', "temperature", "non-negative"),
     ("string number", b'{"prompt": "hi", "max_tokens": "16"}', "max_tokens", "integer"),
     ("float max_tokens", b'{"prompt": "hi", "max_tokens": 1e308}', "max_tokens", "integer"),
     ("huge n", b'{"prompt": "hi", "n": 100000, "temperature": 1}', "n", "between"),

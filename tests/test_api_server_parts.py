@@ -26,8 +26,19 @@ from helpers.api_server.engine_death import (
     why_engine_stopped,
 )
 from helpers.api_server.messages import BUSY_RETRY_AFTER, busy_response
-from helpers.api_server.params import engine_params, field_at_fault, passthrough_fields
-from helpers.api_server.payload import GenerateRequest, PayloadError
+from helpers.api_server.params import (
+    build_errors,
+    engine_params,
+    field_at_fault,
+    passthrough_fields,
+)
+from helpers.api_server.payload import (
+    SEED_RANGE,
+    GenerateRequest,
+    Limits,
+    PayloadError,
+    parse_generate_request,
+)
 
 # --- request → engine parameters -----------------------------------------------------------
 
@@ -67,6 +78,89 @@ def test_a_value_vllm_refuses_is_a_400_naming_the_field(fields, param) -> None:
         engine_params(GenerateRequest(prompt="Hi", fields=fields), {})
     assert info.value.status == 400 and info.value.param == param
     assert info.value.message.endswith("Fix this field and send the request again.")
+
+
+#: Each value field's boundary in vLLM 0.32 (``SamplingParams._verify_args``): the last value
+#: accepted and the first refused, on each side that has a bound.
+VLLM_BOUNDS = [
+    ("temperature", 0.0, -0.01), ("temperature", 2.0, 2.01),
+    ("top_p", 1e-9, 0.0), ("top_p", 1.0, 1.01),
+    ("top_k", -1, -2),
+    ("min_p", 0.0, -0.01), ("min_p", 1.0, 1.01),
+    ("presence_penalty", -2.0, -2.01), ("presence_penalty", 2.0, 2.01),
+    ("frequency_penalty", -2.0, -2.01), ("frequency_penalty", 2.0, 2.01),
+    ("repetition_penalty", 1e-9, 0.0),
+    ("min_tokens", 0, -1),
+    ("n", 1, 0), ("max_tokens", 1, 0),
+]
+
+
+def _answer(body: dict, *, beams: bool = False) -> str | None:
+    """The field a /generate body is refused for by the whole path (the course's checks, then
+    vLLM's), or None when it is accepted."""
+    limits = Limits(max_model_len=100, vocab_size=50)
+    try:
+        request = parse_generate_request(json.dumps({"prompt": "Hi", **body,
+                                                     "use_beam_search": beams}).encode(),
+                                         limits, passthrough_fields())
+        engine_params(request, {})
+    except PayloadError as refused:
+        assert refused.status == 400
+        return refused.param or "?"
+    return None
+
+
+#: The fields of VLLM_BOUNDS that beam search takes too (the server refuses the others there).
+BEAM_FIELDS = {"temperature", "n", "max_tokens"}
+
+
+@pytest.mark.parametrize(("name", "inside", "outside", "beams"), [
+    *[(*bound, False) for bound in VLLM_BOUNDS],
+    *[(*bound, True) for bound in VLLM_BOUNDS if bound[0] in BEAM_FIELDS]])
+def test_the_server_and_vllm_agree_on_every_boundary(name, inside, outside, beams) -> None:
+    """vLLM's own check decides each value's bounds: the server accepts what vLLM accepts and
+    refuses what it refuses, with a 400 that names the field (for beam search too, whose
+    parameters vLLM does not check)."""
+    from vllm.sampling_params import SamplingParams
+
+    for value, refused in ((inside, False), (outside, True)):
+        try:
+            SamplingParams(**{name: value})
+            vllm_refuses = False
+        except build_errors():
+            vllm_refuses = True
+        assert vllm_refuses == refused, f"vLLM moved the bound of {name}: {value}"
+        assert _answer({name: value}, beams=beams) == (name if refused else None)
+
+
+def test_the_servers_own_bounds_are_within_what_vllm_takes() -> None:
+    """Where the server keeps a bound of its own, vLLM takes the values inside it: n up to the
+    server's cap, and seeds over the whole range of vLLM's OpenAI server (-1 is its "no seed");
+    the first value outside is refused by the server with a 400 naming the field."""
+    from vllm.entrypoints.openai.completion.protocol import CompletionRequest
+    from vllm.sampling_params import SamplingParams
+
+    seed = CompletionRequest.model_fields["seed"].metadata
+    low = next(bound.ge for bound in seed if hasattr(bound, "ge"))
+    high = next(bound.le for bound in seed if hasattr(bound, "le"))
+    assert SEED_RANGE == (low, high)
+    for value in (*SEED_RANGE, -1, 0):
+        SamplingParams(seed=value)
+        assert _answer({"seed": value}) is None
+    assert _answer({"seed": SEED_RANGE[1] + 1}) == "seed"
+    assert _answer({"seed": SEED_RANGE[0] - 1}) == "seed"
+    SamplingParams(n=Limits().max_n, temperature=1.0)
+    assert _answer({"n": Limits().max_n}) is None and _answer({"n": Limits().max_n + 1}) == "n"
+
+
+def test_vllm_refuses_what_the_server_words_for_itself() -> None:
+    """The server's own message for n greedy answers stands for a check vLLM makes too."""
+    from vllm.sampling_params import SamplingParams
+
+    with pytest.raises(build_errors(), match="greedy"):
+        SamplingParams(n=3, temperature=0.0)
+    assert _answer({"n": 3, "temperature": 0}) == "n"
+    assert _answer({"min_tokens": 20, "max_tokens": 10}) == "min_tokens"
 
 
 def test_the_field_at_fault_is_found_by_trying_each_field_alone() -> None:

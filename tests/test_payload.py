@@ -51,13 +51,14 @@ def test_a_single_stop_string_becomes_a_list() -> None:
     ({"prompt": "Hi", "n": 2, "temperature": 0}, "n", "Raise temperature"),
     ({"prompt": "Hi", "length_penalty": 1.0}, "length_penalty", "use_beam_search"),
     ({"prompt": "Hi", "use_beam_search": True, "seed": 1}, "seed", "does not apply"),
-    ({"prompt": "Hi", "min_tokens": 20, "max_tokens": 10}, "min_tokens", "max_tokens"),
     ({"prompt": "Hi", "max_tokens": 101}, "max_tokens", "between 1 and 100"),
     ({"prompt": "Hi", "stop_token_ids": [50]}, "stop_token_ids", "between 0 and 49"),
     ({"prompt": "Hi", "stop": [""]}, "stop", "non-empty"),
     ({"prompt": "Hi", "stop": ["a"] * 17}, "stop", "at most 16"),
     ({"prompt": "Hi", "ignore_eos": 1}, "ignore_eos", "true or false"),
-    ({"prompt": "Hi", "top_p": 0}, "top_p", "between"),
+    ({"prompt": "Hi", "top_p": 0}, None, None),  # a value: vLLM's to refuse (parts tests)
+    ({"prompt": "Hi", "seed": -1}, None, None),  # vLLM's "no seed"
+    ({"prompt": "Hi", "seed": 2**63}, "seed", "between"),
     ({"prompt": "Hi", "temperature": True}, "temperature", "must be a number"),
     ({"prompt": "Hi", "n": 1.0}, "n", "whole number"),
     ({"prompt": "Hi", "early_stopping": True}, "early_stopping", "removed"),

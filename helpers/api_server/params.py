@@ -40,14 +40,19 @@ def engine_params(payload: GenerateRequest, defaults: dict[str, Any]) -> Any:
     from vllm.sampling_params import BeamSearchParams, RequestOutputKind, SamplingParams
 
     fields = {**defaults, **payload.fields}
+    given = {**payload.fields, "n": payload.n, "max_tokens": payload.max_tokens}
     if payload.use_beam_search:
         beam = {k: v for k, v in fields.items() if k in BeamSearchParams.__struct_fields__}
         beam.setdefault("temperature", 1.0)  # as /v1/completions does
+        # BeamSearchParams checks no value: the ones it shares with sampling (temperature,
+        # max_tokens...) are checked by vLLM's SamplingParams, as for any other request.
+        build(SamplingParams, {k: v for k, v in beam.items()
+                               if k in SamplingParams.__struct_fields__}, given)
         return build(BeamSearchParams, {**beam, "beam_width": payload.n,
-                                        "max_tokens": payload.max_tokens}, payload.fields)
+                                        "max_tokens": payload.max_tokens}, given)
     kind = RequestOutputKind.CUMULATIVE if payload.stream else RequestOutputKind.FINAL_ONLY
     return build(SamplingParams, {**fields, "n": payload.n, "max_tokens": payload.max_tokens,
-                                  "output_kind": kind.value}, payload.fields)
+                                  "output_kind": kind.value}, given)
 
 
 def build(kind: type, values: dict[str, Any], given: dict[str, Any]) -> Any:

@@ -8,7 +8,8 @@ a typo, a string where a number belongs or a missing prompt surfaced as
 :class:`PayloadError` (HTTP 400 or 413) whose message names the field and says
 how to fix it. Pure Python, no vLLM: the server and the unit tests share it.
 
-The fields in :data:`FIELDS` are checked here, with bounds a learner can read. Every other
+The fields in :data:`FIELDS` are typed here, with messages a learner can read; their values are
+vLLM's to check, except the few bounds vLLM does not have (see :data:`FIELDS`). Every other
 field of vLLM's ``SamplingParams`` (``logprobs``, ``logit_bias``, ``structured_outputs``,
 ``bad_words``...) is accepted too, as the original server accepted it: the server passes its
 names as ``passthrough`` and lets vLLM check the values (a wrong one is still a 400 that names
@@ -24,7 +25,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FIELDS", "GenerateRequest", "Limits", "PayloadError", "parse_generate_request"]
+__all__ = ["FIELDS", "SEED_RANGE", "GenerateRequest", "Limits", "PayloadError",
+           "parse_generate_request"]
 
 
 class PayloadError(Exception):
@@ -60,22 +62,29 @@ class GenerateRequest:
     fields: dict[str, Any] = field(default_factory=dict)  # every other given field
 
 
-# name -> (kind, low, high); bounds are inclusive, None = open. Kinds: int, number, bool,
+# name -> (kind, low, high). The kind is checked here, so that a string where a number belongs
+# gets a message a learner can read. A bound is here only where vLLM has none of its own (or
+# would fail with a 500 instead of a 400): every other value is vLLM's to refuse, when
+# ``SamplingParams`` is built (``params.engine_params``: its error becomes a 400 that names the
+# field), so the server follows vLLM wherever vLLM moves its bounds (tests/test_api_server_parts
+# asserts both at every boundary). Bounds are inclusive, None = open. Kinds: int, number, bool,
 # stop (a string or a list of strings), ids (a list of token ids).
-_BIG = 2**63 - 1
+#: ``seed``: the range of vLLM's OpenAI server (a 64-bit signed integer, torch's ``long``); the
+#: engine itself takes any integer and fails on one out of that range.
+SEED_RANGE = (-(2**63), 2**63 - 1)
 FIELDS: dict[str, tuple[str, float | None, float | None]] = {
-    "n": ("int", 1, None),  # high bound comes from Limits.max_n
-    "max_tokens": ("int", 1, None),  # high bound: the model's context less the prompt
-    "min_tokens": ("int", 0, None),
-    "temperature": ("number", 0.0, 100.0),
-    "top_p": ("number", 1e-6, 1.0),
-    "top_k": ("int", -1, _BIG),
-    "min_p": ("number", 0.0, 1.0),
-    "seed": ("int", 0, _BIG),
-    "presence_penalty": ("number", -2.0, 2.0),
-    "frequency_penalty": ("number", -2.0, 2.0),
-    "repetition_penalty": ("number", 1e-6, 10.0),
-    "length_penalty": ("number", -10.0, 10.0),
+    "n": ("int", None, None),  # the high bound is this server's: Limits.max_n
+    "max_tokens": ("int", None, None),  # high bound: the model's context (Limits.max_model_len)
+    "min_tokens": ("int", None, None),
+    "temperature": ("number", None, None),
+    "top_p": ("number", None, None),
+    "top_k": ("int", None, None),
+    "min_p": ("number", None, None),
+    "seed": ("int", *SEED_RANGE),
+    "presence_penalty": ("number", None, None),
+    "frequency_penalty": ("number", None, None),
+    "repetition_penalty": ("number", None, None),
+    "length_penalty": ("number", None, None),
     "stop": ("stop", None, None),
     "stop_token_ids": ("ids", None, None),
     "ignore_eos": ("bool", None, None),
@@ -215,9 +224,9 @@ def _boolean(data: dict[str, Any], name: str) -> bool:
 def _check_field(name: str, value: Any, limits: Limits) -> Any:
     kind, low, high = FIELDS[name]
     if name == "n":
-        high = limits.max_n
+        low, high = 1, limits.max_n  # vLLM says "at least 1" too; this server's cap needs both
     elif name == "max_tokens":
-        high = limits.max_model_len
+        low, high = 1, limits.max_model_len
     elif name == "stop_token_ids":
         high = limits.vocab_size - 1
     if kind == "bool":
@@ -270,15 +279,14 @@ def _check_combinations(request: GenerateRequest) -> None:
     if "length_penalty" in fields:
         raise PayloadError('"length_penalty" only applies with "use_beam_search": true.',
                            param="length_penalty")
+    # vLLM refuses this too ("n must be 1 when using greedy sampling"; a test asserts both):
+    # the course's own words say why, and what to send instead.
     if request.n > 1 and fields.get("temperature", 1.0) == 0:
         raise PayloadError(
             f"n={request.n} with temperature 0 asks for {request.n} greedy answers, which would "
             "all be the same, so vLLM refuses it (n must be 1 when using greedy sampling). "
             "Raise temperature (e.g. 0.8, with a seed to make it reproducible) or set "
             '"use_beam_search": true for the n best distinct beams.', param="n")
-    if fields.get("min_tokens", 0) > request.max_tokens:
-        raise PayloadError('"min_tokens" must not be larger than "max_tokens".',
-                           param="min_tokens")
 
 
 def _is_int(value: Any) -> bool:
