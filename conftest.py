@@ -69,12 +69,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not path or not os.path.exists(path):
         return
     with open(path, encoding="utf-8") as log:
-        kinds = [line.split()[0] for line in log if line.strip()]
+        starts = [line.split() for line in log if line.strip()]
     os.unlink(path)
-    engines = [kind for kind in kinds if KINDS[kind].serves_model]
+    kinds = [start[0] for start in starts]
+    engines = [start for start in starts if KINDS[start[0]].serves_model]
     by_kind = ", ".join(f"{kind} {kinds.count(kind)}" for kind in KINDS if kind in kinds)
     terminalreporter.write_line(f"Server starts in this run: {len(engines)} engines, "
                                 f"{len(kinds) - len(engines)} others ({by_kind or 'none'}).")
+    places = [start[2] if len(start) > 2 else "-" for start in engines]
+    for place in sorted(set(places), key=lambda place: (-places.count(place), place)):
+        terminalreporter.write_line(f"  engines started by {place}: {places.count(place)}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

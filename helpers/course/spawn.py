@@ -73,16 +73,19 @@ def spawn(spec: ServerKind, model: str | None, host: str, port: int, url: str,
 
 
 
-#: When set, each server start appends a line "KIND PORT" to this file (the test session
-#: counts the engines a run starts, in its own process and in every process it starts).
+#: When set, each server start appends a line "KIND PORT WHERE" to this file (the test session
+#: counts the engines a run starts, in its own process and in every process it starts; WHERE
+#: is the test that started it, from pytest's ``PYTEST_CURRENT_TEST``, which a notebook's
+#: kernel inherits, or ``-``).
 START_LOG = "VLLM_COURSE_START_LOG"
 
 
 def _record_start(spec: ServerKind, port: int) -> None:
     path = os.environ.get(START_LOG)
     if path:
+        where = os.environ.get("PYTEST_CURRENT_TEST", "-").split("::")[0].split()[0] or "-"
         with open(path, "a", encoding="utf-8") as log:
-            log.write(f"{spec.name} {port}\n")
+            log.write(f"{spec.name} {port} {where}\n")
 
 
 class ServerExited(Exception):
