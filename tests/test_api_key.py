@@ -24,11 +24,11 @@ def keyed_server():
         yield handle
 
 
-@server_fixture
-def keyed_server_to_stop():
-    """A keyed server of one test's own: the test stops it."""
-    with own_server("legacy", api_key=KEY) as handle:
-        yield handle
+@pytest.fixture
+def keyed_server_to_stop(keyed_server):
+    """The module's keyed server, for the module's last test, which stops it (a server of that
+    test's own would cost an engine start for one stop)."""
+    return keyed_server
 
 
 def test_health_is_open(keyed_server) -> None:
