@@ -36,8 +36,9 @@ The modules, in reading order:
   quotes;
 - :mod:`~helpers.api_server.cli`: the command line (``__main__`` runs it).
 
-The request itself is checked before all this by :mod:`helpers.api_server.payload`. Nothing here
-imports vLLM at import time.
+The request itself is checked before all this by :mod:`helpers.api_server.payload` (the body)
+over :mod:`helpers.api_server.fields` (one field's type, and the few bounds vLLM lacks: vLLM's
+own checks decide every other value). Nothing here imports vLLM at import time.
 """
 
 from helpers.api_server.answers import Snapshot, candidate_logprobs

@@ -20,34 +20,22 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers.api_server.fields import (
+    FIELDS,
+    SEED_RANGE,
+    Limits,
+    PayloadError,
+    check_field,
+    json_type,
+    show,
+)
+
 __all__ = ["FIELDS", "SEED_RANGE", "GenerateRequest", "Limits", "PayloadError",
            "parse_generate_request"]
-
-
-class PayloadError(Exception):
-    """A request the server refuses: ``status`` (400/413), the ``param`` at fault, a message."""
-
-    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What this server accepts; the engine's numbers come from the loaded model."""
-
-    max_model_len: int = 8192
-    vocab_size: int = 49152
-    max_n: int = 16
-    max_body_bytes: int = 1_000_000
-    max_stop_strings: int = 16
 
 
 @dataclass
@@ -62,35 +50,6 @@ class GenerateRequest:
     fields: dict[str, Any] = field(default_factory=dict)  # every other given field
 
 
-# name -> (kind, low, high). The kind is checked here, so that a string where a number belongs
-# gets a message a learner can read. A bound is here only where vLLM has none of its own (or
-# would fail with a 500 instead of a 400): every other value is vLLM's to refuse, when
-# ``SamplingParams`` is built (``params.engine_params``: its error becomes a 400 that names the
-# field), so the server follows vLLM wherever vLLM moves its bounds (tests/test_api_server_parts
-# asserts both at every boundary). Bounds are inclusive, None = open. Kinds: int, number, bool,
-# stop (a string or a list of strings), ids (a list of token ids).
-#: ``seed``: the range of vLLM's OpenAI server (a 64-bit signed integer, torch's ``long``); the
-#: engine itself takes any integer and fails on one out of that range.
-SEED_RANGE = (-(2**63), 2**63 - 1)
-FIELDS: dict[str, tuple[str, float | None, float | None]] = {
-    "n": ("int", None, None),  # the high bound is this server's: Limits.max_n
-    "max_tokens": ("int", None, None),  # high bound: the model's context (Limits.max_model_len)
-    "min_tokens": ("int", None, None),
-    "temperature": ("number", None, None),
-    "top_p": ("number", None, None),
-    "top_k": ("int", None, None),
-    "min_p": ("number", None, None),
-    "seed": ("int", *SEED_RANGE),
-    "presence_penalty": ("number", None, None),
-    "frequency_penalty": ("number", None, None),
-    "repetition_penalty": ("number", None, None),
-    "length_penalty": ("number", None, None),
-    "stop": ("stop", None, None),
-    "stop_token_ids": ("ids", None, None),
-    "ignore_eos": ("bool", None, None),
-    "skip_special_tokens": ("bool", None, None),
-    "include_stop_str_in_output": ("bool", None, None),
-}
 _MODE_FIELDS = {"prompt", "stream", "use_beam_search"}
 #: What vLLM's beam search takes (``BeamSearchParams``), plus ``logprobs``: the answer then
 #: carries each beam's score.
@@ -130,7 +89,7 @@ def parse_generate_request(body: bytes, limits: Limits,
     if not isinstance(data, dict):
         raise PayloadError(
             f"The body must be a JSON object like {{\"prompt\": \"Hello\"}}, "
-            f"not a JSON {_json_type(data)}.")
+            f"not a JSON {json_type(data)}.")
     _check_known_fields(data, passthrough)
     data = {name: value for name, value in data.items() if value is not None or name == "prompt"}
 
@@ -139,7 +98,7 @@ def parse_generate_request(body: bytes, limits: Limits,
         raise PayloadError('The field "prompt" is missing. Send {"prompt": "your text", ...}.',
                            param="prompt")
     if not isinstance(prompt, str):
-        raise PayloadError(f'"prompt" must be a string, not a JSON {_json_type(prompt)}. '
+        raise PayloadError(f'"prompt" must be a string, not a JSON {json_type(prompt)}. '
                            "Send one prompt per request.", param="prompt")
     if not prompt:
         raise PayloadError('"prompt" is empty. Give the model some text to continue.',
@@ -151,7 +110,7 @@ def parse_generate_request(body: bytes, limits: Limits,
     best_of = data.pop("best_of", None)
     for name, value in data.items():
         if name in FIELDS:
-            request.fields[name] = _check_field(name, value, limits)
+            request.fields[name] = check_field(name, value, limits)
         elif name not in _MODE_FIELDS:
             request.fields[name] = value  # vLLM checks it
     request.n = request.fields.pop("n", 1)
@@ -217,53 +176,8 @@ def _check_known_fields(data: dict[str, Any], passthrough: Collection[str]) -> N
 def _boolean(data: dict[str, Any], name: str) -> bool:
     value = data.get(name, False)
     if not isinstance(value, bool):
-        raise PayloadError(f'"{name}" must be true or false, not {_show(value)}.', param=name)
+        raise PayloadError(f'"{name}" must be true or false, not {show(value)}.', param=name)
     return value
-
-
-def _check_field(name: str, value: Any, limits: Limits) -> Any:
-    kind, low, high = FIELDS[name]
-    if name == "n":
-        low, high = 1, limits.max_n  # vLLM says "at least 1" too; this server's cap needs both
-    elif name == "max_tokens":
-        low, high = 1, limits.max_model_len
-    elif name == "stop_token_ids":
-        high = limits.vocab_size - 1
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise PayloadError(f'"{name}" must be true or false, not {_show(value)}.', param=name)
-        return value
-    if kind == "stop":
-        return _check_stop(value, limits)
-    if kind == "ids":
-        if not isinstance(value, list) or not all(_is_int(v) and 0 <= v <= high for v in value):
-            raise PayloadError(f'"{name}" must be a list of token ids between 0 and {high}.',
-                               param=name)
-        return value
-    if kind == "int" and not _is_int(value):
-        hint = " (a whole number, e.g. 16)" if isinstance(value, float) else ""
-        raise PayloadError(f'"{name}" must be an integer{hint}, not {_show(value)}.', param=name)
-    if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PayloadError(f'"{name}" must be a number, not {_show(value)}.', param=name)
-        value = float(value)
-        if not math.isfinite(value):
-            raise PayloadError(f'"{name}" must be a finite number.', param=name)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise PayloadError(f'"{name}" must be between {_bound(low)} and {_bound(high)}, '
-                           f"got {_show(value)}.", param=name)
-    return value
-
-
-def _check_stop(value: Any, limits: Limits) -> list[str]:
-    strings = [value] if isinstance(value, str) else value
-    if not isinstance(strings, list) or not all(isinstance(s, str) and s for s in strings):
-        raise PayloadError('"stop" must be a non-empty string or a list of non-empty strings, '
-                           f"not {_show(value)}.", param="stop")
-    if len(strings) > limits.max_stop_strings:
-        raise PayloadError(f'"stop" may hold at most {limits.max_stop_strings} strings.',
-                           param="stop")
-    return strings
 
 
 def _check_combinations(request: GenerateRequest) -> None:
@@ -289,23 +203,3 @@ def _check_combinations(request: GenerateRequest) -> None:
             '"use_beam_search": true for the n best distinct beams.', param="n")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "boolean"), (int, "number"), (float, "number"), (str, "string"),
-                       (list, "array"), (dict, "object"), (type(None), "null")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else value
-    text = str(text)
-    return f"{_json_type(value)} {text[:40]}{'...' if len(text) > 40 else ''}"
-
-
-def _bound(value: float | None) -> str:
-    return "any" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
