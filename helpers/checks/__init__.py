@@ -2,6 +2,8 @@
 
 - :mod:`~helpers.checks.framework`: an exercise, its verdict, its hints and solution, a chapter's
   progress; the learner's code called under a time limit.
+- :mod:`~helpers.checks.show`: how a verdict, a hint, a solution and the progress are shown
+  (HTML in a notebook, plain text elsewhere).
 - :mod:`~helpers.checks.limits`: the time limits (a hang becomes a verdict).
 - :mod:`~helpers.checks.values`: answers read as values (any numeric type, any sequence) and a
   chapter's known mistakes as ``(condition, message)`` tables.
