@@ -17,7 +17,8 @@ The rest, each in a package of its own:
 - :mod:`helpers.course`: the course's machinery: the registry of server kinds, the launcher
   (``python -m helpers.course start|stop|status``), a workshop's room, the setup check, the
   bundled model, the device, Colab;
-- :mod:`helpers.checks`: the exercises' checkers, one module a chapter over a small framework.
+- :mod:`helpers.checks`: the exercises' checkers, one module (or package) a chapter over a
+  small framework.
 
 Importing this package does nothing.
 """

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch10, limits
+from helpers.checks.ch10.replicas import roots
 from helpers.checks.framework import Wrong
 from helpers.course.ports import free_port
 from helpers.course.servers import KINDS
@@ -224,7 +225,7 @@ def metrics(local, monkeypatch):
     state = {"samples": router(), "alive": [True, True]}
     monkeypatch.setattr(ch10, "_router_samples", lambda: state["samples"])
     monkeypatch.setattr(ch10, "_alive",
-                        lambda root: state["alive"][ch10._roots().index(root)])
+                        lambda root: state["alive"][roots().index(root)])
     return state
 
 
@@ -291,7 +292,7 @@ def test_ch10_ex2_an_answer_that_never_ends_gets_a_verdict(metrics, capsys) -> N
 
 def test_ch10_the_second_replica_is_ten_ports_up(monkeypatch) -> None:
     monkeypatch.setenv(KINDS["openai"].port_variable, "8101")
-    assert ch10._roots() == ["http://127.0.0.1:8101", "http://127.0.0.1:8111"]
+    assert roots() == ["http://127.0.0.1:8101", "http://127.0.0.1:8111"]
 
 
 @pytest.mark.parametrize("exercise", [ch10.exercise1, ch10.exercise2])

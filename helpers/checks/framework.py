@@ -25,7 +25,8 @@ answer that returns a success message or raises :class:`Wrong`; it calls the lea
 through :func:`call`, which turns the learner's exception into :class:`AnswerRaised` and an
 answer that does not return into a verdict (:mod:`helpers.checks.limits`). The whole check runs
 under its exercise's ``limit`` too. :mod:`helpers.checks.values` reads answers of any numeric or
-sequence type; :mod:`helpers.checks.server` is how a check asks the learner's server.
+sequence type; :mod:`helpers.checks.server` is how a check asks the learner's server;
+:mod:`helpers.checks.show` displays the verdicts, hints, solutions and progress.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helpers.checks.limits import TimedOut, run_limited
+from helpers.checks.show import MARKS, Result, Shown, progress_html, show
 
 __all__ = ["AnswerRaised", "Chapter", "Exercise", "NotHere", "Result", "Shown", "Wrong", "call",
            "describe"]
@@ -50,8 +51,6 @@ CALL_LIMIT = 60.0
 CHECK_LIMIT = 300.0
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 _HELPERS = str(Path(__file__).resolve().parents[1])
-_COLOURS = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
-_MARKS = {True: "✓", False: "✗", None: "·"}
 _NO_ANSWER = object()  # check() called without an answer
 
 
@@ -123,75 +122,6 @@ def _raised_message(raised: AnswerRaised) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     shown = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return f"{raised.doing}, your code raised {shown}{_learner_location(error)}."
-
-
-@dataclass
-class Result:
-    """A verdict: ``passed`` is True, False, or None (not tried yet); truthy when passed."""
-
-    passed: bool | None
-    message: str
-    exercise: str = ""
-    label: str = ""  #: instead of Correct / Not yet / Not tried yet, when set
-    _shown: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.passed)
-
-    @property
-    def text(self) -> str:
-        label = self.label or {True: "Correct", False: "Not yet", None: "Not tried yet"}[
-            self.passed]
-        return f"{_MARKS[self.passed]} {self.exercise}{label}: {self.message}"
-
-    def __str__(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        return (f'<div style="color:{_COLOURS[self.passed]};font-family:sans-serif">'
-                f"{html.escape(self.text)}</div>")
-
-    def _ipython_display_(self) -> None:
-        # check() has shown the verdict already: as a cell's last value, show it only once.
-        if not self._shown:
-            self.show()
-
-    def show(self) -> None:
-        self._shown = True
-        _show(self.text, self._repr_html_())
-
-
-class Shown(str):
-    """Text that has been displayed already: as a cell's last value it is not shown again."""
-
-    def _ipython_display_(self) -> None:
-        pass
-
-
-def _in_notebook() -> Any:
-    """IPython's display function when running under a kernel (Jupyter, Colab), else None."""
-    shell = sys.modules.get("IPython")
-    if shell is None:
-        return None
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return None
-    ipython = get_ipython()
-    return display if ipython is not None and hasattr(ipython, "kernel") else None
-
-
-def _show(text: str, rich: str | None = None, *, code: str | None = None) -> None:
-    display = _in_notebook()
-    if display is None:
-        print(text)
-        return
-    if code is not None:
-        from IPython.display import Code
-        display(Code(code, language="python"))
-    else:  # both forms: HTML where it renders, the plain line where it does not
-        display({"text/html": rich or html.escape(text), "text/plain": text}, raw=True)
 
 
 class Exercise:
@@ -269,14 +199,14 @@ class Exercise:
             text = (f"Hint {index + 1} of {len(self._hints)}: {self._hints[index]}"
                     + (f" (That is the last hint; exercise{self.number}.solution() shows ours.)"
                        if last else f" (Call exercise{self.number}.hint() again for more.)"))
-        _show(f"💡 {text}", f'<div style="color:#0969da;font-family:sans-serif">'
+        show(f"💡 {text}", f'<div style="color:#0969da;font-family:sans-serif">'
               f"💡 {html.escape(text)}</div>")
         return Shown(text)
 
     def solution(self) -> str:
         """Show the reference code: read from the chapter's hidden solution cell."""
         code = self.chapter.solution_code(self.number)
-        _show(code, code=code)
+        show(code, code=code)
         return Shown(code)
 
 
@@ -327,12 +257,9 @@ class Chapter:
             note = {True: "done", False: "last try failed", None: "not tried"}[state]
             if exercise.last is not None and exercise.last.label:
                 note = exercise.last.label.lower()  # "not checked here": no verdict possible
-            rows.append((state, f"{_MARKS[state]} {exercise.number}. {exercise.title} — {note}"))
+            rows.append((state, f"{MARKS[state]} {exercise.number}. {exercise.title} — {note}"))
         done = sum(state is True for state, _ in rows)
         head = f"Chapter {self.number}: {done} of {len(rows)} exercises done"
         text = "\n".join([head, *("  " + row for _, row in rows)])
-        rich = (f'<div style="font-family:sans-serif"><b>{html.escape(head)}</b>'
-                + "".join(f'<div style="color:{_COLOURS[state]}">{html.escape(row)}</div>'
-                          for state, row in rows) + "</div>")
-        _show(text, rich)
+        show(text, progress_html(head, rows))
         return Shown(text)

@@ -11,6 +11,8 @@ passed on, and the failures it recorded per replica, so that outcomes typed in, 
 retries on, or with no replica killed, show.
 Both need replicas and a router of the learner's own: in a workshop room, whose counters move
 with everyone's requests and whose replicas nobody may kill, they say so instead of judging.
+Where the replicas and the router are, and the wait before each check, are in
+:mod:`~helpers.checks.ch10.replicas`.
 """
 
 from __future__ import annotations
@@ -22,65 +24,18 @@ from typing import Any
 
 import requests
 
-from helpers import settings
-from helpers.checks.framework import Chapter, NotHere, Wrong, call, describe
+from helpers.checks.ch10.replicas import local_only, roots, router_metrics_root, settle
+from helpers.checks.framework import Chapter, Wrong, call, describe
 from helpers.checks.values import as_list, whole
-from helpers.course.servers import KINDS, replica_port
 from helpers.metrics import metric_value
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
 SERVED = "vllm:request_success_total"
 ROUTED = "vllm_router_processed_requests_total"
-#: How long a check waits for an earlier attempt's requests to finish on the replicas.
-SETTLE_WITHIN = 60.0
 
 
-def _shared() -> bool:
-    return bool(KINDS["router"].remote_url() or KINDS["openai"].remote_url())
-
-
-def _local_only(what: str) -> None:
-    if _shared():
-        raise NotHere(f"{what} needs replicas and a router of your own; in a workshop the "
-                      "room's are shared, so this exercise is checked on the instructor's "
-                      "screen. exercise.solution() shows ours.")
-
-
-def _roots() -> list[str]:
-    """The chapter's two replicas (the OpenAI server's port and :func:`replica_port`)."""
-    return [f"http://{settings.LOCAL_HOST}:{p}"
-            for p in (KINDS["openai"].default_port(), replica_port())]
-
-
-def _router_metrics_root() -> str:
-    return f"http://{settings.LOCAL_HOST}:{KINDS['router'].metrics_port()}"
-
-
-def _settle() -> None:
-    """Wait until neither replica runs or queues a request (an earlier attempt's), so that
-    the counters move only with this check's calls. A replica that does not answer is left
-    to the checker (it says so); a room's replicas are everyone's: nothing to wait for."""
-    if _shared():
-        return
-    deadline = time.monotonic() + SETTLE_WITHIN
-    for root in _roots():
-        while True:
-            try:
-                left = (metric_value(root, "vllm:num_requests_running", timeout=2)
-                        + metric_value(root, "vllm:num_requests_waiting", timeout=2))
-            except (OSError, KeyError, ValueError):
-                break
-            if not left:
-                break
-            if time.monotonic() > deadline:
-                raise NotHere(f"the replica at {root} is still generating {left:g} request(s) "
-                              f"after {SETTLE_WITHIN:g} s (an earlier attempt's, or another "
-                              "cell's): wait for them, then run the check again.")
-            time.sleep(0.2)
-
-
-chapter = Chapter("10", "10_scaling_out.ipynb", prepare=_settle)
+chapter = Chapter("10", "10_scaling_out.ipynb", prepare=settle)
 progress = chapter.progress
 
 
@@ -96,9 +51,9 @@ QUESTIONS = [[{"role": "user", "content": "Name a river in Portugal."}],
 def _counts() -> tuple[list[float], float]:
     """Each replica's finished requests, and the requests the router has passed on."""
     try:
-        served = [metric_value(root, SERVED) for root in _roots()]
+        served = [metric_value(root, SERVED) for root in roots()]
         try:
-            routed = metric_value(_router_metrics_root(), ROUTED)
+            routed = metric_value(router_metrics_root(), ROUTED)
         except KeyError:  # a router that has passed nothing on yet has no such line
             routed = 0.0
     except (OSError, KeyError) as error:
@@ -108,11 +63,11 @@ def _counts() -> tuple[list[float], float]:
     return served, routed
 
 
-def _counts_after(before: tuple[list[float], float], settle: float = 2.0
+def _counts_after(before: tuple[list[float], float], within: float = 2.0
                   ) -> tuple[list[float], float]:
     """The counters once the request just answered is counted everywhere (a counter may move
-    a moment after the answer arrives), or after ``settle`` seconds."""
-    deadline = time.monotonic() + settle
+    a moment after the answer arrives), or after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         after = _counts()
         if (_moved(before, after) and after[1] > before[1]) or time.monotonic() > deadline:
@@ -132,7 +87,7 @@ def _moved(before: tuple[list[float], float], after: tuple[list[float], float]) 
     "`[b > a for a, b in zip(before, after)].index(True) + 1`.",
 ], function="which_replica")
 def exercise1(which_replica: Any) -> str:
-    _local_only("telling which replica answered")
+    local_only("telling which replica answered")
     calls = []  # (the number it said, the replica whose counter moved, what was called)
     for messages in QUESTIONS:  # round-robin: both replicas answer within these calls
         doing = f"calling which_replica({messages!r})"
@@ -206,7 +161,7 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$")
 def _router_samples() -> list[tuple[str, dict, float]]:
     """The router's metrics: (name, labels, value) for each sample (Wrong if it does not
     answer)."""
-    url = _router_metrics_root() + "/metrics"
+    url = router_metrics_root() + "/metrics"
     try:
         text = requests.get(url, timeout=5).text
     except requests.RequestException as error:
@@ -256,7 +211,7 @@ def _outcomes(seen: Any) -> list[str]:
     "off, the router answers it with an error. Put replica 2 back afterwards (start_server).",
 ])
 def exercise2(seen: Any) -> str:
-    _local_only("killing a replica")
+    local_only("killing a replica")
     outcomes = _outcomes(seen)
     if len(outcomes) != 6:
         raise Wrong(f"your list has {len(outcomes)} outcomes ({describe(outcomes)}); the "
@@ -300,12 +255,12 @@ def exercise2(seen: Any) -> str:
                     f"recorded {sum(router_failures.values()):g} since it started: keep each "
                     "request's own outcome, \"ok\" or type(error).__name__.")
     if len(failed) == 6:
-        alive = [i + 1 for i, root in enumerate(_roots()) if _alive(root)]
+        alive = [i + 1 for i, root in enumerate(roots()) if _alive(root)]
         raise Wrong(f"every request failed ({kinds}); your router recorded failures at "
                     f"{sorted(router_failures)}, and replica(s) {alive or 'none'} answer now. "
                     "Round-robin sends every second request to each replica, so with one "
                     "replica dead half should succeed: was replica 1 dead too?")
-    if not _alive(_roots()[1]):
+    if not _alive(roots()[1]):
         raise Wrong("your outcomes are right, but replica 2 is still dead: put it back with "
                     "second = start_server(\"openai\", port=replica_port()), so "
                     "that the rest of the chapter has two replicas.")

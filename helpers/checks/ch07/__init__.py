@@ -15,20 +15,25 @@ Both run against the learner's servers (local, or a workshop room's with its key
   server of the API the learner chose. The updates returned must be ones the stream yielded.
   Before each check both servers are settled (an earlier attempt's requests waited out), and
   after it the checker closes whatever the learner's code left open.
+
+The harness is apart: :mod:`~helpers.checks.ch07.choices` (exercise 1: the settings read and
+their candidates compared) and :mod:`~helpers.checks.ch07.recording` (exercise 2: the recording
+playground, the updates read back).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from helpers.checks import server
+from helpers.checks.ch07.choices import final, read_settings, same_candidates
+from helpers.checks.ch07.recording import in_order, read_updates, recording_playground
 from helpers.checks.framework import Chapter, Wrong, call, describe
-from helpers.checks.values import as_list, first_mistake, number, whole
+from helpers.checks.values import first_mistake
 from helpers.course.servers import KINDS
-from helpers.playground import Choices, Playground
+from helpers.playground import Playground
 
 __all__ = ["chapter", "exercise1", "exercise2", "progress"]
 
@@ -55,43 +60,6 @@ LIMIT = 20.0
 #: Seconds the server may take to drop a request once its connection was closed.
 ABORT_WITHIN = 10.0
 
-def _read_settings(same: Any) -> Any:
-    """:func:`_choices_from`, run under :func:`call` (the answer's own methods may loop): the
-    ``Choices``, or the text of the :class:`Wrong` it raised."""
-    try:
-        return _choices_from(same)
-    except Wrong as wrong:
-        return str(wrong)
-
-
-def _choices_from(same: Any) -> Any:
-    """The learner's settings as a clean ``Choices``: every number as a plain int or float
-    (a NumPy int or a Fraction is fine; it would not go into a JSON request as it is)."""
-    names = [field.name for field in dataclasses.fields(Choices)]
-    if isinstance(same, Choices):
-        given = {name: getattr(same, name) for name in names}
-    elif isinstance(same, Mapping):
-        unknown = sorted(str(key) for key in same if key not in names)
-        if unknown:
-            raise Wrong(f"your settings name {', '.join(unknown)}, which a Choices does not "
-                        f"have (its fields: {', '.join(names)}).")
-        given = {**{name: getattr(Choices(), name) for name in names}, **dict(same)}
-    else:
-        raise Wrong(f"expected your settings as a Choices, as in same = Choices(prompt=..., "
-                    f"n=2, seed=...), or a dict of its fields; got {describe(same)}. This "
-                    "check runs them on both APIs.")
-    if not isinstance(given["prompt"], str) or not given["prompt"]:
-        raise Wrong(f"your settings' prompt is {describe(given['prompt'])}; expected a text.")
-    seed = given["seed"]
-    return Choices(
-        prompt=given["prompt"], api="legacy",
-        temperature=number(given["temperature"], "a temperature (a number)"),
-        top_p=number(given["top_p"], "a top_p (a number)"),
-        max_tokens=whole(given["max_tokens"], "max_tokens (a whole number)"),
-        n=whole(given["n"], "n (a whole number)"),
-        seed=None if seed is None else whole(seed, "a seed (a whole number, or None)"),
-        stream=bool(given["stream"]), beam_search=bool(given["beam_search"]))
-
 
 @chapter.exercise("The same candidates on both APIs", hints=[
     "Sampling draws random numbers, on either server. Which control of the app fixes them? "
@@ -101,7 +69,7 @@ def _choices_from(same: Any) -> Any:
     "server; the api switch does not matter.",
 ], limit=180)
 def exercise1(same: Any) -> str:
-    choices = call(_read_settings, same, doing="reading your settings", limit=10)
+    choices = call(read_settings, same, doing="reading your settings", limit=10)
     if isinstance(choices, str):
         raise Wrong(choices)
     first_mistake([
@@ -128,9 +96,9 @@ def exercise1(same: Any) -> str:
     compared = []
     for prompt in (choices.prompt, OWN_PROMPT):
         run = dataclasses.replace(choices, prompt=prompt, max_tokens=cut)
-        texts = {api: _final(playground, dataclasses.replace(run, api=api))
+        texts = {api: final(playground, dataclasses.replace(run, api=api))
                  for api in ("legacy", "openai")}
-        if not _same(texts["legacy"], texts["openai"], shared):
+        if not same_candidates(texts["legacy"], texts["openai"], shared):
             whose = "your prompt" if prompt == choices.prompt else f"the check's own prompt " \
                 f"{prompt!r}"
             raise Wrong(f"with seed={choices.seed}, for {whose}, the legacy API gave "
@@ -141,7 +109,7 @@ def exercise1(same: Any) -> str:
         compared.append(texts["legacy"])
     # Without the seed: do these settings sample at all?
     unseeded = dataclasses.replace(choices, prompt=OWN_PROMPT, max_tokens=cut, seed=None)
-    free = {api: _final(playground, dataclasses.replace(unseeded, api=api))
+    free = {api: final(playground, dataclasses.replace(unseeded, api=api))
             for api in ("legacy", "openai")}
     if free["legacy"] == free["openai"] and len(set(free["legacy"])) == 1:
         raise Wrong(f"with temperature={choices.temperature:g} and top_p={choices.top_p:g}, "
@@ -159,83 +127,6 @@ def exercise1(same: Any) -> str:
             f"differ. Yours: {describe(compared[0], 70)}.")
 
 
-def _same(legacy: list, openai: list, shared: bool) -> bool:
-    """The two APIs' candidates are the same; on a room's shared server, where another
-    batch may tip a near-tie, each pair of candidates starts the same (its first half)."""
-    if legacy == openai:
-        return True
-    if not shared or len(legacy) != len(openai):
-        return False
-    for one, other in zip(legacy, openai, strict=True):
-        common = len(_common_prefix(one, other))
-        if common < min(len(one), len(other)) / 2:
-            return False
-    return True
-
-
-def _common_prefix(one: str, other: str) -> str:
-    end = 0
-    while end < min(len(one), len(other)) and one[end] == other[end]:
-        end += 1
-    return one[:end]
-
-
-def _final(playground: Any, choices: Any) -> list:
-    """The candidates' texts once ``choices`` ran to the end on ``choices.api``."""
-    try:
-        updates = list(playground.run(choices))
-    except Exception as error:  # the server refused the learner's settings: say why
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise Wrong(f"the {choices.api} API refused your settings ({type(error).__name__}: "
-                    f"{text[:160]}).") from None
-    if not updates:
-        raise Wrong(f"the {choices.api} API answered nothing for your settings.")
-    return updates[-1]
-
-
-def _recording_playground() -> Any:
-    """A playground on the learner's servers that records runs, updates and stops. A run
-    with stream=False is read as a stream underneath (one update at the end, as before), so
-    that stop() can close it: the check never leaves a 2,000-token request behind."""
-    class Recording(Playground):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            self.runs: list[dict] = []
-            self.stops: list[dict] = []  # at each stop() of the learner: what had happened
-
-        def run(self, choices: Any):
-            record = {"choices": choices, "updates": [], "ended": False,
-                      "stopped_before": bool(self.stops), "closed": False}
-            self.runs.append(record)
-            try:
-                for texts in self._streamed(choices):
-                    record["updates"].append(list(texts))
-                    yield texts
-                    if record["stopped_before"]:  # the learner's stop came too early:
-                        Playground.stop(self)  # end the 2,000 tokens for them
-                        record["closed"] = True
-            finally:
-                record["ended"] = True
-
-        def _streamed(self, choices: Any):
-            if choices.stream or choices.beam_search:
-                yield from Playground.run(self, choices)
-                return
-            last = None
-            for texts in Playground.run(self, dataclasses.replace(choices, stream=True)):
-                last = texts
-            if last is not None and not self.stopped:
-                yield last
-
-        def stop(self) -> None:
-            live = [run for run in self.runs if not run["ended"]]
-            self.stops.append({"live": bool(live),
-                               "updates": sum(len(run["updates"]) for run in self.runs)})
-            super().stop()
-
-    return Recording(*_urls())
-
-
 def _urls() -> tuple[str, str]:
     """The learner's legacy and OpenAI-compatible servers, as a Playground takes them."""
     return KINDS["legacy"].url(), KINDS["openai"].url()
@@ -250,7 +141,7 @@ def _urls() -> tuple[str, str]:
     "worker.is_alive(); then playground.stop(), worker.join(10), and return seen.",
 ], function="stop_long_request", limit=120)
 def exercise2(stop_long_request: Any) -> str:
-    playground = _recording_playground()
+    playground = recording_playground(*_urls())
     try:
         return _judge_stop(stop_long_request, playground)
     finally:  # whatever the learner's code left open is closed, so the next check starts clean
@@ -285,7 +176,7 @@ def _judge_stop(stop_long_request: Any, playground: Any) -> str:
     if not any(stop["live"] for stop in playground.stops):
         raise Wrong(f"your playground.stop() came after the stream had ended "
                     f"({len(run['updates'])} updates): stop it while it runs.")
-    updates = call(_read_updates, seen, doing="reading the updates your function returned",
+    updates = call(read_updates, seen, doing="reading the updates your function returned",
                    limit=10)
     if isinstance(updates, str):
         raise Wrong(f"{doing} returned {describe(seen, 60)}; expected the updates it saw before "
@@ -296,7 +187,7 @@ def _judge_stop(stop_long_request: Any, playground: Any) -> str:
         raise Wrong(f"{doing} returned an empty list, but the stream had yielded "
                     f"{len(yielded)} updates: return the updates your function saw.")
     read = updates
-    if not _in_order(read, yielded):
+    if not in_order(read, yielded):
         raise Wrong(f"{doing} returned {len(read)} updates, {describe(read, 60)}, that are "
                     f"not ones the stream yielded in this run ({len(yielded)} updates, the "
                     f"first {describe(yielded[:1], 50)}): return the updates your function "
@@ -354,37 +245,6 @@ def _no_stop_message(run: dict, kind: str) -> str:
     still = (f" 2 s later your server still generated {left} request(s)." if left else
              " The stream was still open when your function returned.")
     return base + still
-
-
-def _read_updates(seen: Any) -> list | str:
-    """The learner's returned updates as lists of texts (any sequences will do), or a short
-    description of what is not one. Run under :func:`call`: the answer's methods may loop."""
-    try:
-        updates = as_list(seen)
-    except Wrong:
-        return describe(seen, 40)
-    read = []
-    for update in updates:
-        try:
-            texts = as_list(update)
-        except Wrong:
-            return f"an update {describe(update, 40)}"
-        if not all(isinstance(text, str) for text in texts):
-            return f"an update {describe(update, 40)}"
-        read.append(texts)
-    return read
-
-
-def _in_order(read: list, yielded: list) -> bool:
-    """``read`` is a subsequence of ``yielded`` (compared as values)."""
-    position = 0
-    for texts in read:
-        while position < len(yielded) and yielded[position] != texts:
-            position += 1
-        if position == len(yielded):
-            return False
-        position += 1
-    return True
 
 
 def _wait(condition: Any, within: float) -> bool:

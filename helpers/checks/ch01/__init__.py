@@ -17,18 +17,19 @@ A value copied from the notebook's saved output, or a function that never asks t
 cannot pass: the check's own penalties are not in the notebook. On a workshop's shared server,
 which batches everyone's requests, greedy text may vary a little: there the counts are compared
 within a stated tolerance. Generated text is never compared with a fixed text.
+:mod:`~helpers.checks.ch01.answers` reads the learner's answers as values.
 """
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from helpers.checks import server
-from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
-from helpers.checks.values import first_mistake, number, whole
+from helpers.checks.ch01.answers import read_count, read_fields
+from helpers.checks.framework import Chapter, Wrong, call, describe
+from helpers.checks.values import first_mistake
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 
@@ -79,38 +80,6 @@ def _two_more_items(completion: str) -> bool:
             and len({"apple", *items}) == 3)
 
 
-def _read_fields(answer: Any) -> dict:
-    """The learner's fields as plain JSON values (a NumPy or Fraction number is a number)."""
-    if not isinstance(answer, Mapping):
-        raise Wrong(f"expected a dict of fields, such as {{'temperature': 0.9, 'top_k': 20}}; "
-                    f"got {describe(answer)}.")
-    fields = call(dict, answer, doing="reading your fields", limit=10)
-    missing = [name for name in ("temperature", "top_k") if name not in fields]
-    if missing:
-        raise Wrong(f"your fields have no {' and no '.join(missing)}: the exercise asks for "
-                    "both, a temperature and a top_k.")
-    if "seed" in fields:
-        raise Wrong(f"your fields fix the seed ({fields['seed']!r}): then every request is the "
-                    "same draw. Leave it out; the check sends seeds 0, 1 and 2 itself.")
-    # The server reads JSON numbers: a text "0.9" is not one (it answers 400), so the type
-    # matters here; any numeric type is sent as the number it is.
-    plain = {}
-    for name, value in fields.items():
-        if name in ("top_k", "max_tokens"):
-            plain[name] = whole(value, f"a whole number for {name} (the server reads JSON "
-                                "integers; a text is refused)")
-        elif name == "temperature":
-            plain[name] = number(value, "a number for temperature (the server reads JSON "
-                                 "numbers; a text is refused)")
-        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            plain[name] = int(value)
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-            plain[name] = float(value)
-        else:
-            plain[name] = value
-    return plain
-
-
 @chapter.exercise("Three different fruits", hints=[
     "At temperature 0 every seed gives the same text; far above 1, unlikely tokens slip in. "
     "top_k keeps only the k most likely tokens at each step.",
@@ -118,7 +87,7 @@ def _read_fields(answer: Any) -> dict:
     "{'temperature': 0.9, 'top_k': 20}, then run the check.",
 ], limit=240)
 def exercise1(answer: Any) -> str:
-    fields = _read_fields(answer)
+    fields = read_fields(answer)
     temperature, top_k = fields["temperature"], fields["top_k"]
     first_mistake([
         (lambda: temperature == 0,
@@ -159,30 +128,6 @@ def exercise1(answer: Any) -> str:
 
 # Exercise 2 ----------------------------------------------------------------------------------
 
-def _learners(function: Any, penalty: float, name: str, what: str, most: int,
-              too_many: str, shapes: list) -> int:
-    """The learner's count for ``penalty``: a whole number of any numeric type, in range.
-    ``shapes``: the exercise's known wrong kinds of value, as (test of the value, message)."""
-    doing = f"calling your function with {name} {penalty} (one the notebook never used)"
-    try:
-        count = call(function, penalty, doing=doing)
-    except AnswerRaised as raised:
-        if isinstance(raised.error, KeyError | IndexError):
-            raise Wrong(f"{doing}, your code raised {type(raised.error).__name__}: "
-                        f"{raised.error}: it looks the count up in a table (the notebook's "
-                        "printed values?) instead of asking the server. Send the request with "
-                        f"{name}=penalty and count in its answer.") from None
-        raise
-    first_mistake([(lambda test=test: test(count), lambda message=message:
-                    f"{doing}, it returned {message(count)}") for test, message in shapes])
-    count = whole(count, what, doing=doing)
-    if count < 0:
-        raise Wrong(f"{doing}, it returned {count}; a count is 0 or more.")
-    if count > most:
-        raise Wrong(f"{doing}, it returned {count}; {too_many}")
-    return count
-
-
 def _our_commas(penalty: float, max_tokens: int = 30) -> int:
     body = _generate(COUNTING, {"max_tokens": max_tokens, "temperature": 0,
                                 "frequency_penalty": penalty}, "the check's own request")
@@ -212,8 +157,8 @@ def exercise2(commas_at: Any) -> str:
          f"the text, {describe(value, 50)}: return the number of commas in it, "
          "text.count(',')."),
     ]
-    low, high = (_learners(commas_at, p, "frequency_penalty", what, 30,
-                           "30 tokens hold between 0 and 30 commas.", shapes)
+    low, high = (read_count(commas_at, p, "frequency_penalty", what, 30,
+                            "30 tokens hold between 0 and 30 commas.", shapes)
                  for p in (low_p, high_p))
     if low == high:
         raise Wrong(f"your function counts {low} commas at frequency_penalty {low_p:g} and at "
@@ -282,10 +227,10 @@ def exercise3(prompt_words: Any) -> str:
         (lambda value: isinstance(value, str), lambda value:
          f"the text {describe(value, 50)}; expected {what}."),
     ]
-    below, above = (_learners(prompt_words, p, "repetition_penalty", what, 20,
-                              "more than the 20 generated tokens: you count the prompt's own "
-                              "words too (the legacy text starts with the prompt). Count the "
-                              "generated tokens only, as penalised() does.", shapes)
+    below, above = (read_count(prompt_words, p, "repetition_penalty", what, 20,
+                               "more than the 20 generated tokens: you count the prompt's "
+                               "own words too (the legacy text starts with the prompt). Count "
+                               "the generated tokens only, as penalised() does.", shapes)
                     for p in (below_p, above_p))
     if below == above:
         raise Wrong(f"prompt_words gives {below} for {below_p:g} and {above_p:g} alike "
