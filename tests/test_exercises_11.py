@@ -2,7 +2,8 @@
 
 Fast tier: the known mistakes that show on the checker's own inputs or in a tool's schema, and
 whole checks against a small fake OpenAI-compatible server in this process (``fake_server``:
-it answers a `required` or named tool_choice with a call, `auto` with text, whole or streamed),
+it answers a `required` or named tool_choice with a call, `auto` with text, whole or streamed;
+``pick`` is the tool a `required` choice calls, ``cut`` how many of ``n`` answers are cut off),
 so that right answers written other ways pass and loops that never ask, never stream or keep
 asking fail, without an engine. Server tier: right tools against the real server, which the
 session starts with tool calling on (``TOOL_CALLING_ARGS``, in conftest, as chapter 11 does).
@@ -63,6 +64,8 @@ class FakeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), FakeHandler)
         self.bodies: list[dict] = []
         self.answer = "The word has 3 of that letter."
+        self.pick = 0  # the index of the tool a `required` choice calls
+        self.cut = 0  # how many of n answers come back cut off, without tool_calls
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -78,9 +81,11 @@ class FakeHandler(BaseHTTPRequestHandler):
         question = next(m["content"] for m in body["messages"] if m["role"] == "user")
         messages = []
         for index in range(body.get("n", 1)):
-            if tools and (choice == "required" or isinstance(choice, dict)):
+            if index < self.server.cut:
+                messages.append(({"role": "assistant", "content": "<tool_call>"}, "length"))
+            elif tools and (choice == "required" or isinstance(choice, dict)):
                 name = choice["function"]["name"] if isinstance(choice, dict) else \
-                    tools[0]["function"]["name"]
+                    tools[self.server.pick]["function"]["name"]
                 tool = next(t for t in tools if t["function"]["name"] == name)
                 call = {"id": f"call-{len(self.server.bodies)}-{index}", "type": "function",
                         "function": {"name": name,
@@ -246,8 +251,20 @@ def test_ch11_ex1_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  
 def test_ch11_ex1_right_tools_pass(answer, fake_server, capsys) -> None:
     result = verdict_given(ch11.exercise1, answer)
     assert result.passed is True and "Rotavator" in result.message, result.message
+    assert "the model chose is_palindrome itself" in result.message, result.message
+    assert "right for 'Rotavator'" in result.message and "named" not in result.message
     assert all(body["tools"][0]["function"]["name"] == "is_palindrome"
                for body in fake_server.bodies)
+
+
+def test_ch11_ex1_says_when_required_chose_the_other_tool(fake_server, capsys) -> None:
+    fake_server.pick = 1  # `required` calls word_length, as the course's model often does
+    result = verdict_given(ch11.exercise1, palindrome)
+    assert result.passed is True, result.message
+    assert "the model chose word_length, not your tool" in result.message, result.message
+    assert "named is_palindrome in tool_choice" in result.message
+    assert [body["tool_choice"] for body in fake_server.bodies][-1] == {
+        "type": "function", "function": {"name": "is_palindrome"}}
 
 
 def test_ch11_ex1_a_tool_wrong_on_the_models_own_word_fails(fake_server, capsys) -> None:
@@ -378,6 +395,16 @@ def test_ch11_ex2_a_str_enum_is_an_enum_once_refs_are_resolved() -> None:
 def test_ch11_ex2_right_tools_pass(answer, fake_server, capsys) -> None:
     result = verdict_given(ch11.exercise2, answer)
     assert result.passed is True and "451 degrees Fahrenheit" in result.message, result.message
+    assert "values [451, 451, 451, 451, 451]" in result.message, result.message
+    assert "cut" not in result.message and "without tool_calls" not in result.message
+
+
+def test_ch11_ex2_says_how_many_calls_were_cut_off_when_some_were(fake_server, capsys) -> None:
+    fake_server.cut = 2
+    result = verdict_given(ch11.exercise2, convert)
+    assert result.passed is True, result.message
+    assert "2 came back without tool_calls (finish_reason 'length'" in result.message
+    assert "units ['celsius', 'celsius', 'celsius']" in result.message, result.message
 
 
 @pytest.mark.parametrize("answer", [endless, blocking], ids=["loop", "blocking"])

@@ -1,16 +1,12 @@
 """The checkers of chapter 11's exercises (tool calling). See :mod:`helpers.checks.framework`.
 
-Exercises 1 and 2 run the learner's function on inputs of the checker's own (words the notebook
-never used, capitals included; temperatures with decimals and -40), read the tool definition the
-chapter's way (pydantic reads the schema from the signature, ``$ref``/``$defs`` resolved, the
-description from the docstring), and send it to the learner's OpenAI-compatible server (the
-room's, with its key, in a workshop) with a question of the checker's own: the model's calls are
-run through the learner's function, as ``run_call`` does, and each result is compared with what
-the checker computes from the same arguments. Exercise 3 runs the learner's streamed loop with
-a question and a tool of the checker's own, watches the requests it sends (through the openai
-client, requests or httpx) and what the server streamed back, and records what it prints,
-piece by piece; a loop that keeps asking with ``tool_choice='required'`` is stopped by the
-time limit and told what its requests were.
+Exercises 1 and 2 run the learner's function on inputs of the checker's own (capitals included;
+decimals and -40), read the tool definition the chapter's way (pydantic's schema of the
+signature, ``$ref`` resolved; the docstring), send it to the learner's OpenAI-compatible server
+with a question of the checker's own, run the model's calls through the function as ``run_call``
+does and say what the model chose. Exercise 3 runs the learner's streamed loop with a tool of the
+checker's own, watches its requests and what it prints piece by piece; a loop that keeps asking
+with ``tool_choice='required'`` is stopped by the time limit and told what its requests were.
 """
 
 from __future__ import annotations
@@ -148,8 +144,7 @@ def _calls(choice: dict) -> list[dict]:
 
 #: The check's own words (the notebook asks about "level").
 PALINDROMES = [("racecar", True), ("palindrome", False), ("ab", False), ("a", True),
-               ("Rotor", True), ("Noon", True), ("abca", False), ("xyzzy", False),
-               ("stats", True)]
+               ("Rotor", True), ("Noon", True), ("abca", False), ("xyzzy", False), ("stats", True)]
 
 
 def _palindrome(word: str) -> bool:
@@ -210,22 +205,23 @@ def exercise1(is_palindrome: Any) -> str:
     def word_length(word: str) -> int:
         """Count the letters of a word."""
         return len(word)
-
     question = "word: Rotavator. Is it a palindrome?"
     body = {"messages": [{"role": "user", "content": question}],
             "tools": [tool_definition(is_palindrome, "is_palindrome"),
                       tool_definition(word_length, "word_length")],
             "max_tokens": 80, "temperature": 0}
     picked = _calls(_chat({**body, "tool_choice": "required"})["choices"][0])
-    names = [c["function"]["name"] for c in picked]
+    chosen = " and ".join(c["function"]["name"] for c in picked) or "no call"
     mine = next((c for c in picked if c["function"]["name"] == "is_palindrome"), None)
+    how = "with `required` the model chose is_palindrome itself"
     if mine is None:  # required let the model pick word_length: ask for ours by name
+        how = (f"with `required` the model chose {chosen}, not your tool (`required` promises a "
+               "call, not the right one), so the check then named is_palindrome in tool_choice")
         named = {"type": "function", "function": {"name": "is_palindrome"}}
         mine = next(iter(_calls(_chat({**body, "tool_choice": named})["choices"][0])), None)
     if mine is None:
         raise Wrong("your server answered a named call of is_palindrome with no tool call "
-                    "(max_tokens ran out, or the server has no tool calling?): run the check "
-                    "again.")
+                    "(max_tokens ran out, or no tool calling on the server?): run it again.")
     arguments = json.loads(mine["function"]["arguments"])
     doing = f"running is_palindrome(**{arguments!r}) (the model's call)"
     result = _run(is_palindrome, arguments, doing)
@@ -234,10 +230,9 @@ def exercise1(is_palindrome: Any) -> str:
     if isinstance(word, str) and result != _palindrome(word):
         raise Wrong(f"{doing} returned {result}; {word!r} "
                     f"{'reads' if _palindrome(word) else 'does not read'} the same backwards.")
-    return (f"right on the check's {len(PALINDROMES)} words (capitals too); asked "
-            f"{question!r} with `required`, the model called {', '.join(names) or 'nothing'}; "
-            f"its call is_palindrome({mine['function']['arguments']}) ran your function, which "
-            f"returned {result}, as it should.")
+    return (f"right on the check's {len(PALINDROMES)} words (capitals too). Asked {question!r}, "
+            f"{how}; its call is_palindrome({mine['function']['arguments']}) ran your "
+            f"function, which returned {result}, right for {word!r}.")
 
 
 def _is_bool(value: Any, doing: str) -> None:
@@ -263,8 +258,7 @@ def _is_bool(value: Any, doing: str) -> None:
 #: The check's own conversions (the notebook converts 20 degrees to Fahrenheit).
 CONVERSIONS = [(37.5, "fahrenheit"), (451, "celsius"), (-40, "fahrenheit"), (98.6, "celsius"),
                (0, "fahrenheit"), (-17.5, "fahrenheit")]
-#: How far the learner's temperature may be from the exact conversion (rounded to one
-#: decimal passes).
+#: How far the learner's temperature may be from the exact conversion (one decimal passes).
 DEGREES = 0.05
 
 
@@ -314,15 +308,19 @@ def exercise2(convert: Any) -> str:
         raise Wrong(f"the schema of value is {describe(properties['value'])}: annotate "
                     "value: float.")
     _require_docstring(convert, "convert", "Convert a temperature to the given unit.")
+    return _sampled_calls(convert)
+
+
+def _sampled_calls(convert: Any) -> str:
+    """Five sampled named calls of the learner's tool, each run through the function."""
     question = "Convert 451 degrees Fahrenheit to Celsius"
     answer = _chat({"messages": [{"role": "user", "content": question}],
                     "tools": [tool_definition(convert, "convert")],
                     "tool_choice": {"type": "function", "function": {"name": "convert"}},
                     "max_tokens": 150, "temperature": 1.0, "seed": 7, "n": 5})
-    units, results, cut_off = [], [], []
+    units, given, results, cut_off = [], [], [], []
     for choice in answer["choices"]:
-        calls = _calls(choice)
-        if not calls:  # max_tokens ran out before the call closed
+        if not (calls := _calls(choice)):  # max_tokens ran out before the call closed
             cut_off.append(choice["finish_reason"])
             continue
         arguments = json.loads(calls[0]["function"]["arguments"])
@@ -333,14 +331,16 @@ def exercise2(convert: Any) -> str:
                         "the chapter's, with TOOL_CALLING_ARGS?")
         doing = f"running convert(**{arguments!r}) (the model's call)"
         got = number(_run(convert, arguments, doing), "a number", doing=doing)
-        expected = converted(number(arguments.get("value"), "a number"), arguments["unit"])
-        if not close(got, expected, abs=DEGREES):
+        given.append(number(arguments.get("value"), "a number"))
+        if not close(got, expected := converted(given[-1], arguments["unit"]), abs=DEGREES):
             raise Wrong(f"{doing} returned {got:g}; expected {expected:.4g}.")
         results.append(round(got, 1))
-    return (f"right on the check's {len(CONVERSIONS)} conversions (±{DEGREES}); asked "
-            f"{question!r}, 5 sampled calls: units {units} (always one of the two: the "
-            f"grammar), your function's results {results}, {len(cut_off)} cut off by "
-            "max_tokens.")
+    cut = (f"; {len(cut_off)} came back without tool_calls (finish_reason {cut_off[0]!r}: "
+           "max_tokens ran out before the call closed)" if cut_off else "")
+    return (f"right on the check's {len(CONVERSIONS)} conversions (±{DEGREES}). Asked "
+            f"{question!r} 5 times at temperature 1: units {units} (always one of the two: "
+            f"the grammar), values [{', '.join(f'{v:g}' for v in given)}] (the model's choice: "
+            f"451 is right), your function's results {results}{cut}.")
 
 
 # Exercise 3 ----------------------------------------------------------------------------------
