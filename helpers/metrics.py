@@ -34,8 +34,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import settings
 
-__all__ = ["GaugeWatch", "Histogram", "histograms", "metric_value", "requests_running",
-           "sample_sum", "scrape", "wait_for_running"]
+__all__ = ["E2E", "GaugeWatch", "Histogram", "gained", "histograms", "metric_value",
+           "requests_running", "sample_sum", "scrape", "wait_for_running"]
+
+#: The histogram of whole requests: one observation per finished request.
+E2E = "vllm:e2e_request_latency_seconds"
 
 
 def scrape(base_url: str, *, timeout: float = 5.0) -> str:
@@ -154,6 +157,21 @@ def histograms(exposition: str | bytes, names: Iterable[str]) -> dict[str, Histo
     return found
 
 
+def gained(base_url: str, before: dict[str, Histogram], *, finished: int,
+           within: float = 10.0, every: float = 0.2) -> dict[str, Histogram]:
+    """What the histograms in ``before`` (a :func:`histograms` result that holds :data:`E2E`)
+    gained at ``base_url`` since, read once :data:`E2E` has counted ``finished`` more requests:
+    a server records a request as it ends, a moment after its last bytes left. After
+    ``within`` seconds, what it has so far (the caller compares the counts)."""
+    deadline = time.monotonic() + within
+    while True:
+        after = histograms(scrape(base_url), before)
+        run = {name: after[name] - before[name] for name in before}
+        if run[E2E].count >= finished or time.monotonic() > deadline:
+            return run
+        time.sleep(every)
+
+
 class GaugeWatch:
     """Scrape gauges (``vllm:num_requests_running``, ``vllm:num_requests_waiting``) every
     ``every`` seconds while a block runs::
@@ -162,7 +180,8 @@ class GaugeWatch:
             await run()
         watch.peak("vllm:num_requests_waiting"), watch.samples  # [(seconds, {name: value})]
 
-    The scrapes run in a thread, so a slow server does not stall the event loop.
+    The scrapes run in a thread, so a slow server does not stall the event loop; a scrape that
+    fails leaves no sample.
     """
 
     def __init__(self, base_url: str, names: Iterable[str], *, every: float = 0.25) -> None:
@@ -173,9 +192,13 @@ class GaugeWatch:
     async def _poll(self) -> None:
         start = time.perf_counter()
         while True:
-            text = await asyncio.to_thread(scrape, self.base_url)
-            self.samples.append((time.perf_counter() - start,
-                                 {name: sample_sum(text, name) for name in self.names}))
+            try:
+                text = await asyncio.to_thread(scrape, self.base_url)
+            except requests.RequestException:
+                text = None  # a scrape that failed or timed out on a busy server: no sample
+            if text is not None:
+                self.samples.append((time.perf_counter() - start,
+                                     {name: sample_sum(text, name) for name in self.names}))
             await asyncio.sleep(self.every)
 
     async def __aenter__(self) -> GaugeWatch:
