@@ -1,30 +1,221 @@
 """Read vLLM's Prometheus metrics (``GET /metrics``) from a running server.
 
-Introduced in chapter 02 (a closed stream aborts its request) and used in chapter 04.
+Introduced in chapter 02 (a closed stream aborts its request), used in chapter 04, and in
+chapter 06 for the latencies the server itself measured. The text is read with
+``prometheus_client``'s parser, the library Prometheus' own Python client ships, not by regex.
+
+A histogram (``vllm:time_to_first_token_seconds``, ``vllm:request_queue_time_seconds``,
+``vllm:e2e_request_latency_seconds``, ``vllm:inter_token_latency_seconds``) counts every
+observation since the server started, into cumulative buckets (``le``: "less than or equal").
+What one run added is the difference of two scrapes, before and after it::
+
+    before = histograms(scrape(url), NAMES)
+    ...                                   # the run
+    after = histograms(scrape(url), NAMES)
+    ttft = after["vllm:time_to_first_token_seconds"] - before["vllm:time_to_first_token_seconds"]
+    ttft.count, ttft.mean, ttft.quantile(0.95), ttft.bucket_of(0.95)
+
+A percentile read from buckets is known only to its bucket: :meth:`Histogram.quantile`
+interpolates inside the bucket as Prometheus' ``histogram_quantile`` does, and
+:meth:`Histogram.bucket_of` gives the bucket's bounds, which is all that is certain.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import math
 import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import settings
 
-__all__ = ["metric_value", "requests_running", "wait_for_running"]
+__all__ = ["E2E", "GaugeWatch", "Histogram", "gained", "histograms", "metric_value",
+           "requests_running", "sample_sum", "scrape", "wait_for_running"]
+
+#: The histogram of whole requests: one observation per finished request.
+E2E = "vllm:e2e_request_latency_seconds"
+
+
+def scrape(base_url: str, *, timeout: float = 5.0) -> str:
+    """The text of ``base_url``'s ``/metrics`` (``base_url`` may end in ``/v1``: the metrics
+    live at the server's root), with the key of ``VLLM_API_KEY`` when one is set."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    response = requests.get(root + "/metrics", headers=settings.auth_headers(), timeout=timeout)
+    response.raise_for_status()
+    return response.text
+
+
+def _text(exposition: str | bytes) -> str:
+    return exposition.decode("utf-8") if isinstance(exposition, bytes) else exposition
+
+
+def sample_sum(exposition: str | bytes, name: str) -> float:
+    """The sum of every sample called ``name`` (over its labels) in a ``/metrics`` text.
+
+    Raises ``KeyError`` when no sample has that name.
+    """
+    values = [sample.value for family in text_string_to_metric_families(_text(exposition))
+              for sample in family.samples if sample.name == name]
+    if not values:
+        raise KeyError(f"{name} is not in the metrics")
+    return math.fsum(values)
 
 
 def metric_value(base_url: str, name: str, *, timeout: float = 5.0) -> float:
     """The sum of every sample of metric ``name`` (over its labels) at ``base_url``."""
-    response = requests.get(base_url.rstrip("/") + "/metrics", headers=settings.auth_headers(),
-                            timeout=timeout)
-    response.raise_for_status()
-    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
-    values = re.findall(pattern, response.text, re.M)
-    if not values:
-        raise KeyError(f"{name} is not in {base_url}/metrics")
-    return sum(float(value) for value in values)
+    try:
+        return sample_sum(scrape(base_url, timeout=timeout), name)
+    except KeyError:
+        raise KeyError(f"{name} is not in {base_url}/metrics") from None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One Prometheus histogram: ``buckets`` are ``(upper bound, cumulative count)`` in
+    increasing order, the last bound ``inf``; ``count`` and ``sum`` are its totals."""
+
+    name: str
+    buckets: tuple[tuple[float, float], ...]
+    count: float
+    sum: float
+
+    def __sub__(self, earlier: Histogram) -> Histogram:
+        """What was observed between the scrape of ``earlier`` and this one."""
+        if [bound for bound, _ in self.buckets] != [bound for bound, _ in earlier.buckets]:
+            raise ValueError(f"{self.name}: the two scrapes have different buckets")
+        buckets = tuple((bound, now - then)
+                        for (bound, now), (_, then) in zip(self.buckets, earlier.buckets,
+                                                           strict=True))
+        if self.count < earlier.count or any(count < 0 for _, count in buckets):
+            raise ValueError(f"{self.name} went down between the scrapes: the server restarted "
+                             "(its counts began again at zero); scrape again before the run")
+        return Histogram(self.name, buckets, self.count - earlier.count, self.sum - earlier.sum)
+
+    @property
+    def mean(self) -> float:
+        """The exact mean (``sum / count``); ``nan`` when nothing was observed."""
+        return self.sum / self.count if self.count else math.nan
+
+    def _rank(self, q: float) -> int:
+        """The index of the bucket that holds quantile ``q``."""
+        if not 0 <= q <= 1:
+            raise ValueError(f"a quantile is between 0 and 1, not {q!r}")
+        rank = q * self.count
+        return next(i for i, (_, count) in enumerate(self.buckets) if count >= rank)
+
+    def bucket_of(self, q: float) -> tuple[float, float]:
+        """``(lower, upper)``: the bounds of the bucket that holds quantile ``q`` (``upper``
+        is ``inf`` past the last finite bound); ``(nan, nan)`` when nothing was observed."""
+        if not self.count:
+            return math.nan, math.nan
+        i = self._rank(q)
+        return (self.buckets[i - 1][0] if i else 0.0), self.buckets[i][0]
+
+    def quantile(self, q: float) -> float:
+        """Quantile ``q`` (0.95 for p95) as Prometheus' ``histogram_quantile`` estimates it:
+        linear inside its bucket, the last finite bound when it lies past it, ``nan`` when
+        nothing was observed."""
+        if not self.count:
+            return math.nan
+        i = self._rank(q)
+        upper, below = self.buckets[i][0], (self.buckets[i - 1] if i else (0.0, 0.0))
+        if math.isinf(upper):
+            return below[0] if i else math.nan
+        in_bucket = self.buckets[i][1] - below[1]
+        share = (q * self.count - below[1]) / in_bucket if in_bucket else 1.0
+        return below[0] + (upper - below[0]) * share
+
+
+def histograms(exposition: str | bytes, names: Iterable[str]) -> dict[str, Histogram]:
+    """The histograms called ``names`` in a ``/metrics`` text, each summed over its label
+    sets (one per engine and model). Raises ``KeyError`` for a name that is not there and
+    ``ValueError`` for one that is not a histogram."""
+    wanted = set(names)
+    found: dict[str, Histogram] = {}
+    for family in text_string_to_metric_families(_text(exposition)):
+        if family.name not in wanted:
+            continue
+        if family.type != "histogram":
+            raise ValueError(f"{family.name} is a {family.type}, not a histogram")
+        buckets: dict[float, float] = defaultdict(float)
+        totals = {"_count": 0.0, "_sum": 0.0}
+        for sample in family.samples:
+            suffix = sample.name.removeprefix(family.name)
+            if suffix == "_bucket":
+                buckets[float(sample.labels["le"])] += sample.value
+            elif suffix in totals:
+                totals[suffix] += sample.value
+        found[family.name] = Histogram(family.name, tuple(sorted(buckets.items())),
+                                       totals["_count"], totals["_sum"])
+    if missing := wanted - found.keys():
+        raise KeyError(f"not in the metrics: {', '.join(sorted(missing))}")
+    return found
+
+
+def gained(base_url: str, before: dict[str, Histogram], *, finished: int,
+           within: float = 10.0, every: float = 0.2) -> dict[str, Histogram]:
+    """What the histograms in ``before`` (a :func:`histograms` result that holds :data:`E2E`)
+    gained at ``base_url`` since, read once :data:`E2E` has counted ``finished`` more requests:
+    a server records a request as it ends, a moment after its last bytes left. After
+    ``within`` seconds, what it has so far (the caller compares the counts)."""
+    deadline = time.monotonic() + within
+    while True:
+        after = histograms(scrape(base_url), before)
+        run = {name: after[name] - before[name] for name in before}
+        if run[E2E].count >= finished or time.monotonic() > deadline:
+            return run
+        time.sleep(every)
+
+
+class GaugeWatch:
+    """Scrape gauges (``vllm:num_requests_running``, ``vllm:num_requests_waiting``) every
+    ``every`` seconds while a block runs::
+
+        async with GaugeWatch(url, ["vllm:num_requests_waiting"]) as watch:
+            await run()
+        watch.peak("vllm:num_requests_waiting"), watch.samples  # [(seconds, {name: value})]
+
+    The scrapes run in a thread, so a slow server does not stall the event loop; a scrape that
+    fails leaves no sample.
+    """
+
+    def __init__(self, base_url: str, names: Iterable[str], *, every: float = 0.25) -> None:
+        self.base_url, self.names, self.every = base_url, list(names), every
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._task: asyncio.Task | None = None
+
+    async def _poll(self) -> None:
+        start = time.perf_counter()
+        while True:
+            try:
+                text = await asyncio.to_thread(scrape, self.base_url)
+            except requests.RequestException:
+                text = None  # a scrape that failed or timed out on a busy server: no sample
+            if text is not None:
+                self.samples.append((time.perf_counter() - start,
+                                     {name: sample_sum(text, name) for name in self.names}))
+            await asyncio.sleep(self.every)
+
+    async def __aenter__(self) -> GaugeWatch:
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    def peak(self, name: str) -> float:
+        """The highest value of ``name`` seen (0 when no scrape finished)."""
+        return max((values[name] for _, values in self.samples), default=0.0)
 
 
 def requests_running(base_url: str) -> int:
