@@ -70,7 +70,7 @@ def test_gpu_path_commands(monkeypatch) -> None:
 
 @pytest.mark.parametrize(("device", "eager"), [("gpu", False), ("cpu", True)])
 def test_eager_mode_is_a_cpu_default_only(monkeypatch, device, eager) -> None:
-    from helpers.api_server import build_parser
+    from helpers.api_server.cli import build_parser
 
     monkeypatch.setenv("VLLM_COURSE_DEVICE", device)
     assert bool(build_parser().parse_args([]).enforce_eager) is eager

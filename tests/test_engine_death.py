@@ -289,7 +289,8 @@ def test_a_request_in_flight_gets_503_and_the_server_exits(server) -> None:
 def test_the_stream_guard_sends_an_error_line_then_breaks_the_transfer() -> None:
     import asyncio
 
-    from helpers.api_server import StreamAborted, error_body, guard_stream
+    from helpers.api_server.asgi import StreamAborted, guard_stream
+    from helpers.api_server.messages import error_body
 
     async def failing():
         yield b'{"text": ["a"]}\n'

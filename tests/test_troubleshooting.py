@@ -83,14 +83,14 @@ def test_a_body_rewritten_by_the_router() -> None:
 
 
 def test_a_busy_server() -> None:
-    from helpers.api_server import busy_message
+    from helpers.api_server.messages import busy_message
 
     message = f"HTTP 503 from http://x/generate: {busy_message(3, 2)}"
     assert as_pattern(quoted("The server is busy")).match(message)
 
 
 def test_a_dead_engine() -> None:
-    from helpers.api_server import engine_stopped_message
+    from helpers.api_server.messages import engine_stopped_message
 
     message = engine_stopped_message("EngineDeadError: EngineCore encountered an issue.")
     assert as_pattern(quoted("The engine stopped")).match(message)

@@ -38,25 +38,8 @@ The modules, in reading order:
 
 The request itself is checked before all this by :mod:`helpers.api_server.payload` (the body)
 over :mod:`helpers.api_server.fields` (one field's type, and the few bounds vLLM lacks: vLLM's
-own checks decide every other value). Nothing here imports vLLM at import time.
+own checks decide every other value). Importing the package imports none of its modules (the
+validator runs on an attendee's machine, without the server's packages); import each module
+by its name.
 """
 
-from helpers.api_server.answers import Snapshot, candidate_logprobs
-from helpers.api_server.app import build_app
-from helpers.api_server.asgi import ApiKeyMiddleware, StreamAborted, guard_stream
-from helpers.api_server.cli import build_parser, main, serve
-from helpers.api_server.engine_death import ENGINE_DEAD_EXIT_STATUS, EngineDeath
-from helpers.api_server.messages import (
-                                         busy_message,
-                                         engine_stopped_message,
-                                         error_body,
-                                         error_response,
-)
-from helpers.api_server.params import engine_params, field_at_fault, passthrough_fields
-from helpers.api_server.server import LegacyServer
-
-__all__ = ["ENGINE_DEAD_EXIT_STATUS", "ApiKeyMiddleware", "EngineDeath", "LegacyServer",
-           "Snapshot", "StreamAborted", "build_app", "build_parser", "busy_message",
-           "candidate_logprobs", "engine_params", "engine_stopped_message", "error_body",
-           "error_response", "field_at_fault", "guard_stream", "main", "passthrough_fields",
-           "serve"]
