@@ -83,7 +83,7 @@ START_LOG = "VLLM_COURSE_START_LOG"
 def _record_start(spec: ServerKind, port: int) -> None:
     path = os.environ.get(START_LOG)
     if path:
-        where = os.environ.get("PYTEST_CURRENT_TEST", "-").split("::")[0].split()[0] or "-"
+        where = (os.environ.get("PYTEST_CURRENT_TEST") or "-").split("::")[0].split(" ")[0]
         with open(path, "a", encoding="utf-8") as log:
             log.write(f"{spec.name} {port} {where}\n")
 
@@ -111,8 +111,7 @@ def wait_until_healthy(handle: ServerHandle, spec: ServerKind, timeout: float,
             if not _processes.alive(handle.pid):
                 raise ServerExited(_processes.exit_code(handle.pid))
             if time.monotonic() - start > timeout:
-                _processes.forget(spec.name, handle.port)
-                _processes.terminate(handle.pid, 30.0)
+                handle.stop()
                 raise ServerStartError(
                     f"The {spec.title} was not healthy after {timeout:.0f} s. "
                     f"Last lines of {handle.log_path}:\n{handle.log_tail()}",
