@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch09, limits
+from helpers.checks.ch09 import classifier, dates, ranking
 from helpers.checks.watch import Sent, watching
 from helpers.settings import SERVED_MODEL_NAME
 from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
@@ -128,15 +129,15 @@ def test_ch09_ex1_a_label_is_scored_from_its_own_tokens_only() -> None:
     sent = Sent("http://x/v1/completions", {}, False, 200, {"choices": [{
         "index": 0, "text": " negative", "logprobs": {
             "tokens": [" neg", "ative", "<|im_end|>"], "token_logprobs": [-0.5, -0.25, -1.0]}}]})
-    text, tokens, logprobs = ch09._scored(sent)
-    assert ch09._label_tokens(text, tokens) == 2
+    text, tokens, logprobs = classifier.scored_answer(sent)
+    assert classifier.label_tokens(text, tokens) == 2
     chat = Sent("http://x/v1/chat/completions", {}, True, 200)
     chat.streamed = [b'data: {"choices": [{"index": 0, "delta": {"content": "neg"}, "logprobs": '
                      b'{"content": [{"token": "neg", "logprob": -0.5}]}}]}\n\n',
                      b'data: {"choices": [{"index": 0, "delta": {"content": "ative"}, '
                      b'"logprobs": {"content": [{"token": "ative", "logprob": -0.25}]}}]}\n\n'
                      b"data: [DONE]\n\n"]
-    assert ch09._scored(chat) == ("negative", ["neg", "ative"], [-0.5, -0.25])
+    assert classifier.scored_answer(chat) == ("negative", ["neg", "ative"], [-0.5, -0.25])
 
 
 # The right answers, on the server: other clients, other endpoints, other types ---------------
@@ -326,12 +327,12 @@ RIGHT_RANKINGS = {
 
 @pytest.mark.parametrize("answer", RIGHT_RANKINGS.values(), ids=RIGHT_RANKINGS.keys())
 def test_ch09_ex2_right_rankings_of_the_made_up_candidates(answer) -> None:
-    ch09._check_ranking(answer, ch09.made_up_candidates(), "made up")  # no Wrong raised
+    ranking.check_ranking(answer, ranking.made_up_candidates(), "made up")  # no Wrong raised
 
 
 def test_ch09_ex2_the_made_up_candidates_tell_every_order_apart() -> None:
-    orders = ch09._orders(ch09.made_up_candidates())
-    given = [c["index"] for c in ch09.made_up_candidates()]
+    orders = ranking.orders_of(ranking.made_up_candidates())
+    given = [c["index"] for c in ranking.made_up_candidates()]
     assert len({tuple(order) for order in orders.values()}) == len(orders) == 4
     assert given not in orders.values() and given[::-1] not in orders.values()
 
@@ -382,9 +383,9 @@ RIGHT_DATES = {
 
 @pytest.mark.parametrize("grammar", RIGHT_DATES.values(), ids=RIGHT_DATES.keys())
 def test_ch09_ex3_right_grammars_allow_the_checks_dates_only(grammar) -> None:
-    accepts = ch09._accepts(grammar)
-    assert all(accepts(date) for date in ch09.DATES_IN)
-    assert not any(accepts(text) for text in ch09.DATES_OUT)
+    accepts = dates.acceptor(grammar)
+    assert all(accepts(date) for date in dates.DATES_IN)
+    assert not any(accepts(text) for text in dates.DATES_OUT)
 
 
 @pytest.mark.parametrize("grammar, refused", [
@@ -393,8 +394,8 @@ def test_ch09_ex3_right_grammars_allow_the_checks_dates_only(grammar) -> None:
 ], ids=["one-date", "any-two-digits"])
 def test_ch09_ex3_grammars_that_are_not_for_dates_show_on_the_checks_own_dates(
         grammar, refused) -> None:
-    accepts = ch09._accepts(grammar)
-    assert accepts(refused) is (refused not in ch09.DATES_IN)
+    accepts = dates.acceptor(grammar)
+    assert accepts(refused) is (refused not in dates.DATES_IN)
 
 
 class Endless:

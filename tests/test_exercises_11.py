@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import ch11, limits
+from helpers.checks.ch11.schema import allowed_values, resolved, schema_of, tool_definition
 from helpers.settings import SERVED_MODEL_NAME
 from tests.support import nowhere, verdict_given  # noqa: F401 (a fixture)
 
@@ -42,8 +43,8 @@ def _arguments(tool: dict, question: str) -> dict:
     """Arguments a model might send for ``tool``, read off the question."""
     found = {}
     for name, spec in tool["function"]["parameters"].get("properties", {}).items():
-        spec = ch11.resolved({**spec, "$defs": tool["function"]["parameters"].get("$defs", {})})
-        values = ch11.allowed_values(spec)
+        spec = resolved({**spec, "$defs": tool["function"]["parameters"].get("$defs", {})})
+        values = allowed_values(spec)
         if values:
             wanted = "celsius" if "to Celsius" in question else "fahrenheit"
             found[name] = wanted if wanted in values else sorted(values)[0]
@@ -384,8 +385,8 @@ def test_ch11_ex2_a_right_tool_goes_on_to_the_server(nowhere, capsys) -> None:  
 
 
 def test_ch11_ex2_a_str_enum_is_an_enum_once_refs_are_resolved() -> None:
-    schema = ch11._schema(convert_enum, "convert")
-    assert ch11.allowed_values(schema["properties"]["unit"]) == {"celsius", "fahrenheit"}
+    schema = schema_of(convert_enum, "convert")
+    assert allowed_values(schema["properties"]["unit"]) == {"celsius", "fahrenheit"}
     assert "$defs" not in schema
 
 
@@ -427,7 +428,7 @@ def run_call(function, arguments_json):
 
 
 def tool_from(function):
-    return ch11.tool_definition(function, function.__name__)
+    return tool_definition(function, function.__name__)
 
 
 def reference_loop(question, functions, first_choice="required", max_rounds=3):

@@ -8,6 +8,8 @@
 - :mod:`~helpers.checks.values`: answers read as values (any numeric type, any sequence) and a
   chapter's known mistakes as ``(condition, message)`` tables.
 - :mod:`~helpers.checks.server`: how a check asks the learner's server.
+- :mod:`~helpers.checks.watch`: the learner's requests watched (what its code sent through the
+  openai client, ``requests`` or httpx, and what its server answered).
 - ``chNN``: one module a chapter (``from helpers.checks.ch02 import exercise1, progress``), or a
   package where the chapter's checks have a harness of their own: the exercises in its
   ``__init__`` (imported the same way), the harness beside them (``ch04/scripted.py``: the

@@ -15,6 +15,10 @@ notebook never sends, and compare with what that server says now:
   messages sent and ``C`` a whole number of completion tokens, at most ``max_tokens``.
 
 Generated text is never compared. Every call of the learner's code has a time limit.
+
+The harness is apart: :mod:`~helpers.checks.ch08.counts` asks the learner's server for its
+counts, :mod:`~helpers.checks.ch08.fitting` calls the learner's fit() and judges what it kept,
+:mod:`~helpers.checks.ch08.shares` judges a share against the server's count.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from helpers.checks import server
+from helpers.checks.ch08.counts import count, text_only, used_in_chat
+from helpers.checks.ch08.fitting import MAX_TOKENS, explain_budget, kept_said, run_fit
+from helpers.checks.ch08.shares import judge_share
 from helpers.checks.framework import AnswerRaised, Chapter, Wrong, call, describe
-from helpers.checks.values import as_list, first_mistake, number, whole
+from helpers.checks.values import first_mistake, number, whole
 
 __all__ = ["chapter", "exercise1", "exercise2", "exercise3", "progress"]
 
@@ -33,26 +39,6 @@ progress = chapter.progress
 
 #: Seconds one call of the learner's function may take (each asks the server a few times).
 CALL_LIMIT = 30.0
-#: Seconds one call of the learner's fit() may take.
-FIT_LIMIT = 20.0
-
-
-def _count(messages: list, generation_prompt: bool = True) -> int:
-    """Prompt tokens of a chat request with ``messages``, as the server's ``/tokenize``
-    counts them."""
-    return server.ask_ok("openai", "/tokenize", {
-        "messages": messages, "add_generation_prompt": generation_prompt})["count"]
-
-
-def _used(messages: list) -> int:
-    """``usage.prompt_tokens`` of a real chat request (one token generated)."""
-    return server.ask_ok("openai", "/v1/chat/completions", {
-        "messages": messages, "max_tokens": 1})["usage"]["prompt_tokens"]
-
-
-def _text_only(messages: list) -> int:
-    return sum(server.ask_ok("openai", "/tokenize", {"prompt": m["content"]})["count"]
-               for m in messages)
 
 
 # The check's own conversations: none of them is in the notebook.
@@ -100,16 +86,16 @@ def _counted_by(chat_prompt_tokens: Any, messages: list) -> int:
 
 
 def _compare_count(messages: list, got: int) -> None:
-    used = _used(messages)
+    used = used_in_chat(messages)
     if got == used:
         return
     shown = describe(messages, 60)
     first_mistake([
-        (lambda: got == _count(messages, generation_prompt=False),
+        (lambda: got == count(messages, generation_prompt=False),
          f"for {shown} you counted {got}, a chat request used {used}: you counted without "
          "add_generation_prompt=True. A chat request ends its prompt with the open "
          f"assistant turn ({used - got} tokens)."),
-        (lambda: got == _text_only(messages),
+        (lambda: got == text_only(messages),
          f"for {shown} you counted {got}, a chat request used {used}: you counted the "
          "messages' text only. The chat template adds role markers and special tokens (and "
          "a default system prompt when there is none): send the messages to /tokenize."),
@@ -131,79 +117,6 @@ CONVERSATION = [
     {"role": "assistant", "content": "Much less: once a week, and keep it out of frost."},
     {"role": "user", "content": "Can chives stay outside all year?"},
 ]
-MAX_TOKENS = 24
-
-
-def _fit(fit: Any, conversation: list, budget: int, label: str) -> list:
-    """The learner's fit(conversation, MAX_TOKENS, budget), with the checks that need no
-    counting: nothing mutated, the system message and the last message kept, the oldest
-    turns dropped first, the roles still alternating."""
-    given = copy.deepcopy(conversation)
-    doing = f"calling fit(conversation, {MAX_TOKENS}, {budget}) ({label})"
-    kept = call(_fitted, fit, given, MAX_TOKENS, budget, doing=doing, limit=FIT_LIMIT)
-    if isinstance(kept, _NotAList):
-        raise Wrong(f"{doing} returned {describe(kept.value)}; expected the messages to send, "
-                    "a non-empty list.")
-    if given != conversation:
-        raise Wrong(f"{doing} changed the conversation it was given (now {len(given)} "
-                    "messages): build a new list (slices, system + rest[2:]) instead of "
-                    "pop() or del on the caller's history.")
-    if not kept:
-        raise Wrong(f"{doing} returned an empty list; expected the messages to send.")
-    if not all(isinstance(m, dict) and "role" in m for m in kept):
-        odd = next(m for m in kept if not (isinstance(m, dict) and "role" in m))
-        raise Wrong(f"{doing} returned {describe(kept, 60)}: expected messages (dicts with "
-                    f"'role' and 'content'), not {describe(odd, 40)}.")
-    system = conversation[:1] if conversation[0]["role"] == "system" else []
-    rest = kept[len(system):]
-    first_mistake([
-        (lambda: system and kept[0] != system[0],
-         lambda: f"{doing} dropped the system message (your first message is "
-                 f"{describe(kept[0], 50)}): keep it, it sets the assistant's behaviour."),
-        (lambda: not system and kept[0] == conversation[0] and len(kept) < len(conversation),
-         f"{doing}: this conversation has no system message, and you kept its first message, "
-         f"{describe(conversation[0], 50)}, while dropping later ones. Keep the first message "
-         "only when its role is 'system'."),
-        (lambda: kept[-1] != conversation[-1],
-         lambda: f"{doing} did not keep the last user message, {describe(conversation[-1])} "
-                 f"(your last is {describe(kept[-1], 50)}): drop the oldest turns, from the "
-                 "front, never the question being asked."),
-        (lambda: rest != conversation[len(conversation) - len(rest):],
-         lambda: f"{doing} kept {describe([m.get('content') for m in rest], 70)}: expected "
-                 "the newest messages in order, the oldest dropped first."),
-        (lambda: rest and rest[0]["role"] != "user",
-         lambda: f"{doing} kept a conversation that starts with an {rest[0]['role']} message "
-                 "after the system message: drop a user message and its answer together, so "
-                 "that the roles still alternate (many templates require it)."),
-    ])
-    return kept
-
-
-class _NotAList:
-    """What fit() returned when it is not a sequence of messages (said by the caller)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _fitted(fit: Any, conversation: list, max_tokens: int, budget: int) -> Any:
-    """fit(...) read as a list (a tuple or a generator will do), else a :class:`_NotAList`.
-    Run under :func:`call`: the learner's code (and its iterator) may loop."""
-    kept = fit(conversation, max_tokens, budget)
-    try:
-        return as_list(kept)
-    except Wrong:
-        return _NotAList(kept)
-
-
-def _kept(kept: list, conversation: list) -> str:
-    """'the system message and the newest 5 of 9 messages (the 4 oldest dropped)'."""
-    system = 1 if conversation[0]["role"] == "system" else 0
-    rest, total = len(kept) - system, len(conversation) - system
-    head = "the system message and " if system else ""
-    dropped = total - rest
-    return (f"{head}the newest {rest} of {total} messages"
-            + (f" (the {dropped} oldest dropped)" if dropped else " (none dropped)"))
 
 
 @chapter.exercise("A conversation that fits", hints=[
@@ -216,15 +129,15 @@ def _kept(kept: list, conversation: list) -> str:
 def exercise2(fit: Any) -> str:
     no_system = CONVERSATION[1:]
     # First what needs no counting: a budget that everything fits, one that nothing fits.
-    kept = _fit(fit, CONVERSATION, 100_000, "everything fits")
+    kept = run_fit(fit, CONVERSATION, 100_000, "everything fits")
     if kept != CONVERSATION:
         raise Wrong(f"with a budget that everything fits (100000), your fit kept "
-                    f"{_kept(kept, CONVERSATION)}: drop only while prompt tokens + "
+                    f"{kept_said(kept, CONVERSATION)}: drop only while prompt tokens + "
                     "max_tokens > budget.")
     for conversation, label in ((CONVERSATION, "with a system message"),
                                 (no_system, "without a system message")):
         try:
-            kept = _fit(fit, conversation, 1, f"nothing fits, {label}")
+            kept = run_fit(fit, conversation, 1, f"nothing fits, {label}")
         except Wrong as wrong:
             if "did not return within" in str(wrong):
                 raise Wrong(f"{wrong} With budget=1 even the system message and the last "
@@ -233,7 +146,7 @@ def exercise2(fit: Any) -> str:
             raise
         if len(kept) != len(conversation) - 8:
             raise Wrong(f"with a budget nothing fits ({label}) your fit kept "
-                        f"{_kept(kept, conversation)}: expected the system message (if any) "
+                        f"{kept_said(kept, conversation)}: expected the system message (if any) "
                         "and the last user message, which are never dropped.")
     # Then budgets that fit the newest turns exactly, counted by the learner's server.
     seen = []
@@ -244,41 +157,17 @@ def exercise2(fit: Any) -> str:
         # The budget fits the newest messages from `fits` on; pairs are dropped: from `drop`.
         for fits, drop in ((2, 2), (3, 4), (6, 6)):
             expected = system + rest[drop:]
-            budget = _count(system + rest[fits:]) + MAX_TOKENS
-            kept = _fit(fit, conversation, budget, f"{label}, {drop} messages to drop")
+            budget = count(system + rest[fits:]) + MAX_TOKENS
+            kept = run_fit(fit, conversation, budget, f"{label}, {drop} messages to drop")
             if kept != expected:
-                _explain_budget(kept, expected, conversation, budget, label, exact=fits == drop)
+                explain_budget(kept, expected, conversation, budget, label, exact=fits == drop)
             seen.append((budget, kept, conversation))
     budget, kept, conversation = seen[0]
     return (f"for the check's own conversation of {len(CONVERSATION)} messages and "
-            f"max_tokens={MAX_TOKENS}, budget={budget} kept {_kept(kept, conversation)}: the "
+            f"max_tokens={MAX_TOKENS}, budget={budget} kept {kept_said(kept, conversation)}: the "
             "oldest turns dropped in pairs just enough to fit (6 budgets counted by your "
             "server, with and without a system message, and when nothing or everything fits), "
             "the caller's list unchanged.")
-
-
-def _explain_budget(kept: list, expected: list, conversation: list, budget: int, label: str,
-                    exact: bool) -> None:
-    """Raise Wrong saying how the learner's ``kept`` differs from ``expected`` for ``budget``."""
-    prompt = _count(kept)
-    first_mistake([
-        (lambda: len(kept) > len(expected) and prompt <= budget < prompt + MAX_TOKENS,
-         f"with budget={budget} your fit kept {_kept(kept, conversation)}, {prompt} prompt "
-         f"tokens: they fit, but the answer's max_tokens={MAX_TOKENS} does not. Count prompt "
-         "tokens + max_tokens."),
-        (lambda: len(kept) < len(expected) and exact,
-         f"with budget={budget} ({label}) your fit kept {_kept(kept, conversation)} where "
-         f"{len(expected)} messages fit exactly ({budget - MAX_TOKENS} prompt tokens + "
-         f"{MAX_TOKENS} = {budget}): it dropped more than needed. A request fits when prompt "
-         "tokens + max_tokens <= budget."),
-        (lambda: len(kept) < len(expected),
-         lambda: f"with budget={budget} ({label}) your fit kept {_kept(kept, conversation)} "
-                 f"where {len(expected)} messages fit ({_count(expected)} prompt tokens + "
-                 f"{MAX_TOKENS}): it dropped more than needed."),
-    ])
-    raise Wrong(f"with budget={budget} ({label}) your fit kept {_kept(kept, conversation)}, "
-                f"{prompt} prompt tokens + {MAX_TOKENS} > {budget} (your server's count): keep "
-                "dropping while it does not fit.")
 
 
 # Exercise 3: the check's own conversations and max_tokens (the notebook asks "Name three
@@ -291,9 +180,6 @@ SHARE_CASES = [
       {"role": "assistant", "content": "The Albatross left port at dawn, its sails full."},
       {"role": "user", "content": "Go on, and describe every sailor on board."}], 9),
 ]
-#: A share may be rounded to this (three decimals), unless another formula comes closer; the
-#: known mistakes are told apart exactly first (two cases: a tie in one is not in the other).
-SHARE_TOLERANCE = 5e-4
 
 
 @chapter.exercise("Where does the budget go?", hints=[
@@ -313,7 +199,7 @@ def exercise3(answer_share: Any) -> str:
                     "receives (a fixed question, or a fixed share?).")
     told = []
     for (messages, max_tokens), share in zip(SHARE_CASES, shares, strict=True):
-        told.append(_judge_share(share, messages, max_tokens))
+        told.append(judge_share(share, messages, max_tokens))
     return (f"for the check's own conversations ({'; '.join(told)}), your shares are "
             "completion_tokens / (prompt_tokens + completion_tokens), with the prompt tokens "
             "your server counts for the messages sent.")
@@ -346,40 +232,3 @@ def _share_of(answer_share: Any, messages: list, max_tokens: int) -> float:
                     "and 1 (completion_tokens / (prompt_tokens + completion_tokens)).")
     return share
 
-
-def _nearest(share: float, formula: Any, completions: range, prompt: int) -> tuple[float, int]:
-    """How close ``share`` comes to ``formula(P, C)`` over C in ``completions``: (gap, C)."""
-    return min((abs(share - formula(prompt, c)), c) for c in completions)
-
-
-def _judge_share(share: float, messages: list, max_tokens: int) -> str:
-    prompt = _count(messages)
-    doing = f"for {describe(messages, 50)} with max_tokens={max_tokens}, your function"
-    allowed = range(1, max_tokens + 1)
-    right, completion = _nearest(share, lambda p, c: c / (p + c), allowed, prompt)
-    exact = 1e-9
-    if right < exact:
-        return f"{completion} of {max_tokens} completion tokens after {prompt} prompt tokens"
-    inverted = _nearest(share, lambda p, c: p / (p + c), allowed, prompt)[0]
-    over_prompt = _nearest(share, lambda p, c: c / p, allowed, prompt)[0]
-    beyond = _nearest(share, lambda p, c: c / (p + c), range(max_tokens + 1, 4097), prompt)
-    first_mistake([
-        (lambda: inverted < exact,
-         f"{doing} returned {share:.4f}, which is prompt_tokens / total: the share of the "
-         "answer is completion_tokens / (prompt_tokens + completion_tokens)."),
-        (lambda: over_prompt < exact,
-         f"{doing} returned {share:.4f}, which is completion_tokens / prompt_tokens: divide by "
-         "their sum, prompt_tokens + completion_tokens."),
-        (lambda: beyond[0] < exact,
-         f"{doing} returned {share:.4f}: {beyond[1]} completion tokens after {prompt} prompt "
-         f"tokens, more than max_tokens={max_tokens}. Pass max_tokens on to the request."),
-    ])
-    if right <= SHARE_TOLERANCE and right <= min(inverted, over_prompt):
-        return (f"{completion} of {max_tokens} completion tokens after {prompt} prompt tokens, "
-                f"rounded to within {SHARE_TOLERANCE:g}")
-    implied = round(max_tokens * (1 - share) / share)  # the prompt, if C = max_tokens
-    raise Wrong(f"{doing} returned {share:.4f}; your server counts {prompt} prompt tokens for "
-                f"these messages, and with at most {max_tokens} completion tokens "
-                "completion_tokens / (prompt_tokens + completion_tokens) cannot be that (it "
-                f"would fit a prompt of about {implied} tokens). Did you send the messages you "
-                "received?")
