@@ -215,6 +215,9 @@ def _sampled_calls(convert: Any) -> str:
     "flush=True). A call needs nothing printed: the final message's tool_calls are already "
     "assembled. Append message.model_dump(exclude_none=True), then one tool message per call "
     "with tool_call_id=call.id; return (message.content, messages).",
+    "With strict tools, stream() raises openai.LengthFinishReasonError when a turn runs out "
+    "of max_tokens (create() would return the cut text): catch it around the `with` block and "
+    "take cut.completion.choices[0].message, the text that came.",
 ], function="run_tools_streamed", limit=240)
 def exercise3(run_tools_streamed: Any) -> str:
     calls: list[tuple] = []
