@@ -10,21 +10,54 @@ server's own answers::
     sent = [s for s in seen if s.path.endswith("/completions")]
 
 Only the requests sent inside the block are recorded; the clients are restored after it.
+
+:func:`sends_wrapped` is the one way every recorder of the checks patches a client's ``send``
+and puts it back (this one; chapter 05's, which also tees ``requests`` streams; chapter 06's,
+which times an async client's requests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-__all__ = ["Sent", "watching"]
+__all__ = ["HTTPX_MODULES", "Sent", "httpx_modules", "sends_wrapped", "watching"]
+
+#: The httpx packages whose clients a check watches: httpx, and httpx2 (recent openai clients).
+HTTPX_MODULES = ("httpx2", "httpx")
+
+
+def httpx_modules() -> list[Any]:
+    """The packages of :data:`HTTPX_MODULES` that this environment has."""
+    found = []
+    for name in HTTPX_MODULES:
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(name))
+    return found
+
+
+@contextlib.contextmanager
+def sends_wrapped(wraps: Iterable[tuple[type, Callable[[Callable], Callable]]]) -> Iterator[None]:
+    """For each ``(client class, wrap)``: the class's ``send`` is ``wrap(its send)`` inside the
+    block, and its own again after it (the one way every recorder of the checks patches a
+    client)."""
+    restore: list[tuple[type, Callable]] = []
+    try:
+        for owner, wrap in wraps:
+            restore.append((owner, owner.send))
+            owner.send = wrap(owner.send)
+        yield
+    finally:
+        for owner, send in reversed(restore):
+            owner.send = send
 
 
 @dataclass
@@ -77,51 +110,44 @@ def _tee(module: Any, response: Any, sent: Sent) -> None:
     response.stream = Tee()
 
 
-@contextlib.contextmanager
-def watching() -> Iterator[list[Sent]]:
-    """Record every request sent inside the block (and its answer), as :class:`Sent`."""
-    seen: list[Sent] = []
-    patched: list[tuple[Any, Any]] = []
-
-    def requests_send(self: Any, request: Any, **options: Any) -> Any:
+def _requests_send(seen: list[Sent], original: Callable) -> Callable:
+    def send(self: Any, request: Any, **options: Any) -> Any:
         sent = Sent(request.url, _json(request.body), bool(options.get("stream")))
         seen.append(sent)
-        response = originals[requests.Session](self, request, **options)
+        response = original(self, request, **options)
         sent.status = response.status_code
         if not sent.stream:
             sent.answer = _json(response.content)
         return response
 
-    originals: dict[Any, Any] = {requests.Session: requests.Session.send}
-    requests.Session.send = requests_send
-    patched.append((requests.Session, originals[requests.Session]))
-    for name in ("httpx2", "httpx"):
+    return send
+
+
+def _httpx_send(module: Any, seen: list[Sent], original: Callable) -> Callable:
+    def send(self: Any, request: Any, *args: Any, **options: Any) -> Any:
         try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
+            content = request.content
+        except Exception:  # noqa: BLE001 (a streamed request body: not JSON we can read)
+            content = None
+        sent = Sent(str(request.url), _json(content), bool(options.get("stream")))
+        seen.append(sent)
+        response = original(self, request, *args, **options)
+        sent.status = response.status_code
+        if sent.stream:
+            _tee(module, response, sent)
+        else:
+            sent.answer = _json(response.content)
+        return response
 
-        def httpx_send(self: Any, request: Any, *args: Any, _module: Any = module,
-                       **options: Any) -> Any:
-            try:
-                content = request.content
-            except Exception:  # noqa: BLE001 (a streamed request body: not JSON we can read)
-                content = None
-            sent = Sent(str(request.url), _json(content), bool(options.get("stream")))
-            seen.append(sent)
-            response = originals[_module.Client](self, request, *args, **options)
-            sent.status = response.status_code
-            if sent.stream:
-                _tee(_module, response, sent)
-            else:
-                sent.answer = _json(response.content)
-            return response
+    return send
 
-        originals[module.Client] = module.Client.send
-        module.Client.send = httpx_send
-        patched.append((module.Client, originals[module.Client]))
-    try:
+
+@contextlib.contextmanager
+def watching() -> Iterator[list[Sent]]:
+    """Record every request sent inside the block (and its answer), as :class:`Sent`."""
+    seen: list[Sent] = []
+    wraps = [(requests.Session, functools.partial(_requests_send, seen))]
+    wraps += [(module.Client, functools.partial(_httpx_send, module, seen))
+              for module in httpx_modules()]
+    with sends_wrapped(wraps):
         yield seen
-    finally:
-        for cls, original in patched:
-            cls.send = original

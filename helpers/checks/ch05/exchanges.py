@@ -12,15 +12,17 @@ JSON and tees only httpx's streams.)
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
 
-__all__ = ["HTTPX_MODULES", "Exchange", "watching"]
+from helpers.checks.watch import httpx_modules, sends_wrapped
+
+__all__ = ["Exchange", "watching"]
 
 
 class Exchange:
@@ -53,13 +55,8 @@ class Exchange:
         return found
 
 
-#: The HTTP libraries watched: httpx (and httpx2, which recent openai clients use), requests.
-HTTPX_MODULES = ("httpx", "httpx2")
-
-
-def _watch_httpx(module: Any, exchanges: list[Exchange]) -> Any:
-    """Replace ``module.Client.send`` with one that records; returns the original."""
-    original = module.Client.send
+def _httpx_send(module: Any, exchanges: list[Exchange], original: Callable) -> Callable:
+    """``module.Client.send`` that records each exchange (a stream as it is read)."""
 
     class Tee(module.SyncByteStream):
         def __init__(self, stream: Any, exchange: Exchange) -> None:
@@ -84,12 +81,11 @@ def _watch_httpx(module: Any, exchanges: list[Exchange]) -> Any:
             exchange.chunks = [response.content]
         return response
 
-    module.Client.send = send
-    return original
+    return send
 
 
-def _watch_requests(exchanges: list[Exchange]) -> Any:
-    original = requests.Session.send
+def _requests_send(exchanges: list[Exchange], original: Callable) -> Callable:
+    """``requests.Session.send`` that records each exchange (a stream as it is read)."""
 
     def send(session: Any, request: Any, **kwargs: Any) -> Any:
         body = request.body.encode() if isinstance(request.body, str) else request.body
@@ -110,8 +106,7 @@ def _watch_requests(exchanges: list[Exchange]) -> Any:
         response.iter_content = iter_content
         return response
 
-    requests.Session.send = send
-    return original
+    return send
 
 
 @contextlib.contextmanager
@@ -119,16 +114,8 @@ def watching() -> Iterator[list[Exchange]]:
     """Record the requests sent through httpx (the openai client) and requests inside the
     block, and what their server answered (a stream as the caller reads it)."""
     exchanges: list[Exchange] = []
-    restore = []
-    try:
-        for name in HTTPX_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            restore.append((module.Client, _watch_httpx(module, exchanges)))
-        restore.append((requests.Session, _watch_requests(exchanges)))
+    wraps = [(module.Client, functools.partial(_httpx_send, module, exchanges))
+             for module in httpx_modules()]
+    wraps.append((requests.Session, functools.partial(_requests_send, exchanges)))
+    with sends_wrapped(wraps):
         yield exchanges
-    finally:
-        for owner, send in restore:
-            owner.send = send

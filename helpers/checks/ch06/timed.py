@@ -11,16 +11,15 @@ answers; this one records an async client's, and their times.)
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-__all__ = ["HTTPX_MODULES", "Watched", "watching"]
+from helpers.checks.watch import httpx_modules, sends_wrapped
 
-#: The watched clients: httpx's (the notebook's) and httpx2's.
-HTTPX_MODULES = ("httpx", "httpx2")
+__all__ = ["Watched", "watching"]
 
 
 class Watched:
@@ -43,8 +42,8 @@ class Watched:
         return self.body.get("max_tokens") if isinstance(self.body, dict) else None
 
 
-def _watch(module: Any, watched: list[Watched]) -> Any:
-    original = module.AsyncClient.send
+def _async_send(module: Any, watched: list[Watched], original: Callable) -> Callable:
+    """``module.AsyncClient.send`` that times each request (a stream as it is read)."""
 
     class Tee(module.AsyncByteStream):
         def __init__(self, stream: Any, request: Watched) -> None:
@@ -71,23 +70,13 @@ def _watch(module: Any, watched: list[Watched]) -> Any:
             record.first = record.last = time.perf_counter()
         return response
 
-    module.AsyncClient.send = send
-    return original
+    return send
 
 
 @contextlib.contextmanager
 def watching() -> Iterator[list[Watched]]:
     """Record every request sent through an async httpx client inside the block."""
     watched: list[Watched] = []
-    restore = []
-    try:
-        for name in HTTPX_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            restore.append((module.AsyncClient, _watch(module, watched)))
+    with sends_wrapped((module.AsyncClient, functools.partial(_async_send, module, watched))
+                       for module in httpx_modules()):
         yield watched
-    finally:
-        for owner, send in restore:
-            owner.send = send
