@@ -13,16 +13,17 @@ What one run added is the difference of two scrapes, before and after it::
     ...                                   # the run
     after = histograms(scrape(url), NAMES)
     ttft = after["vllm:time_to_first_token_seconds"] - before["vllm:time_to_first_token_seconds"]
-    ttft.count, ttft.mean, ttft.quantile(0.95), ttft.bucket_of(0.95)
+    ttft.count, ttft.mean, ttft.bucket_of(0.95)
 
-A percentile read from buckets is known only to its bucket: :meth:`Histogram.quantile`
-interpolates inside the bucket as Prometheus' ``histogram_quantile`` does, and
-:meth:`Histogram.bucket_of` gives the bucket's bounds, which is all that is certain.
+A percentile read from buckets is known only to its bucket (Prometheus' ``histogram_quantile``
+interpolates inside it): :meth:`Histogram.bucket_of` gives the bucket's bounds, which is all
+that is certain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import defaultdict
@@ -34,11 +35,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import settings
 
-__all__ = ["E2E", "GaugeWatch", "Histogram", "gained", "histograms", "metric_value",
-           "requests_running", "sample_sum", "scrape", "wait_for_running"]
+__all__ = ["E2E", "IN_SERVER", "GaugeWatch", "Histogram", "gained", "histograms", "metric_value",
+           "metric_values", "requests_running", "sample_sum", "sample_sums", "scrape",
+           "wait_for_running"]
 
 #: The histogram of whole requests: one observation per finished request.
 E2E = "vllm:e2e_request_latency_seconds"
+#: The gauges of the requests in a server: in the running batch, and waiting for a place in it.
+IN_SERVER = ("vllm:num_requests_running", "vllm:num_requests_waiting")
 
 
 def scrape(base_url: str, *, timeout: float = 5.0) -> str:
@@ -54,24 +58,36 @@ def _text(exposition: str | bytes) -> str:
     return exposition.decode("utf-8") if isinstance(exposition, bytes) else exposition
 
 
-def sample_sum(exposition: str | bytes, name: str) -> float:
-    """The sum of every sample called ``name`` (over its labels) in a ``/metrics`` text.
+def sample_sums(exposition: str | bytes, names: Iterable[str]) -> dict[str, float]:
+    """For each of ``names``, the sum of every sample so called (over its labels) in a
+    ``/metrics`` text, read in one pass. Raises ``KeyError`` for a name no sample has."""
+    values: dict[str, list[float]] = {name: [] for name in names}
+    for family in text_string_to_metric_families(_text(exposition)):
+        for sample in family.samples:
+            if sample.name in values:
+                values[sample.name].append(sample.value)
+    if missing := [name for name, found in values.items() if not found]:
+        raise KeyError(f"not in the metrics: {', '.join(missing)}")
+    return {name: math.fsum(found) for name, found in values.items()}
 
-    Raises ``KeyError`` when no sample has that name.
-    """
-    values = [sample.value for family in text_string_to_metric_families(_text(exposition))
-              for sample in family.samples if sample.name == name]
-    if not values:
-        raise KeyError(f"{name} is not in the metrics")
-    return math.fsum(values)
+
+def sample_sum(exposition: str | bytes, name: str) -> float:
+    """:func:`sample_sums` of one name."""
+    return sample_sums(exposition, [name])[name]
+
+
+def metric_values(base_url: str, names: Iterable[str], *,
+                  timeout: float = 5.0) -> dict[str, float]:
+    """:func:`sample_sums` of ``base_url``'s metrics: one scrape for all ``names``."""
+    try:
+        return sample_sums(scrape(base_url, timeout=timeout), names)
+    except KeyError as missing:
+        raise KeyError(f"{missing.args[0]} (at {base_url}/metrics)") from None
 
 
 def metric_value(base_url: str, name: str, *, timeout: float = 5.0) -> float:
     """The sum of every sample of metric ``name`` (over its labels) at ``base_url``."""
-    try:
-        return sample_sum(scrape(base_url, timeout=timeout), name)
-    except KeyError:
-        raise KeyError(f"{name} is not in {base_url}/metrics") from None
+    return metric_values(base_url, [name], timeout=timeout)[name]
 
 
 @dataclass(frozen=True)
@@ -101,34 +117,17 @@ class Histogram:
         """The exact mean (``sum / count``); ``nan`` when nothing was observed."""
         return self.sum / self.count if self.count else math.nan
 
-    def _rank(self, q: float) -> int:
-        """The index of the bucket that holds quantile ``q``."""
+    def bucket_of(self, q: float) -> tuple[float, float]:
+        """``(lower, upper)``: the bounds of the bucket that holds quantile ``q`` (0.95 for
+        p95; ``upper`` is ``inf`` past the last finite bound); ``(nan, nan)`` when nothing was
+        observed."""
         if not 0 <= q <= 1:
             raise ValueError(f"a quantile is between 0 and 1, not {q!r}")
-        rank = q * self.count
-        return next(i for i, (_, count) in enumerate(self.buckets) if count >= rank)
-
-    def bucket_of(self, q: float) -> tuple[float, float]:
-        """``(lower, upper)``: the bounds of the bucket that holds quantile ``q`` (``upper``
-        is ``inf`` past the last finite bound); ``(nan, nan)`` when nothing was observed."""
         if not self.count:
             return math.nan, math.nan
-        i = self._rank(q)
+        rank = q * self.count
+        i = next(i for i, (_, count) in enumerate(self.buckets) if count >= rank)
         return (self.buckets[i - 1][0] if i else 0.0), self.buckets[i][0]
-
-    def quantile(self, q: float) -> float:
-        """Quantile ``q`` (0.95 for p95) as Prometheus' ``histogram_quantile`` estimates it:
-        linear inside its bucket, the last finite bound when it lies past it, ``nan`` when
-        nothing was observed."""
-        if not self.count:
-            return math.nan
-        i = self._rank(q)
-        upper, below = self.buckets[i][0], (self.buckets[i - 1] if i else (0.0, 0.0))
-        if math.isinf(upper):
-            return below[0] if i else math.nan
-        in_bucket = self.buckets[i][1] - below[1]
-        share = (q * self.count - below[1]) / in_bucket if in_bucket else 1.0
-        return below[0] + (upper - below[0]) * share
 
 
 def histograms(exposition: str | bytes, names: Iterable[str]) -> dict[str, Histogram]:
@@ -197,8 +196,7 @@ class GaugeWatch:
             except requests.RequestException:
                 text = None  # a scrape that failed or timed out on a busy server: no sample
             if text is not None:
-                self.samples.append((time.perf_counter() - start,
-                                     {name: sample_sum(text, name) for name in self.names}))
+                self.samples.append((time.perf_counter() - start, sample_sums(text, self.names)))
             await asyncio.sleep(self.every)
 
     async def __aenter__(self) -> GaugeWatch:
@@ -208,10 +206,8 @@ class GaugeWatch:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._task is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
     def peak(self, name: str) -> float:
         """The highest value of ``name`` seen (0 when no scrape finished)."""

@@ -18,7 +18,7 @@ import requests
 from helpers import settings
 from helpers.checks.framework import NotHere, Wrong
 from helpers.course.servers import KINDS
-from helpers.metrics import metric_value
+from helpers.metrics import IN_SERVER, metric_values
 
 __all__ = ["Answer", "ask", "ask_ok", "base_url", "busy", "settle", "shared"]
 
@@ -101,8 +101,7 @@ def busy(kind: str) -> int:
     """Requests the learner's server is running or queueing now (from its ``/metrics``)."""
     url = base_url(kind)
     try:
-        return int(metric_value(url, "vllm:num_requests_running")
-                   + metric_value(url, "vllm:num_requests_waiting"))
+        return int(sum(metric_values(url, IN_SERVER).values()))
     except (requests.RequestException, KeyError) as error:
         raise _unreachable(kind, url + "/metrics", error) from None
 

@@ -13,7 +13,7 @@ import time
 from helpers import settings
 from helpers.checks.framework import NotHere
 from helpers.course.servers import KINDS, replica_port
-from helpers.metrics import metric_value
+from helpers.metrics import IN_SERVER, metric_values
 
 __all__ = ["SETTLE_WITHIN", "local_only", "roots", "router_metrics_root", "settle", "shared"]
 
@@ -56,8 +56,7 @@ def settle() -> None:
     for root in roots():
         while True:
             try:
-                left = (metric_value(root, "vllm:num_requests_running", timeout=2)
-                        + metric_value(root, "vllm:num_requests_waiting", timeout=2))
+                left = sum(metric_values(root, IN_SERVER, timeout=2).values())
             except (OSError, KeyError, ValueError):
                 break
             if not left:
