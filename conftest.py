@@ -25,7 +25,7 @@ import requests
 
 from helpers import settings
 from helpers.course import _processes
-from helpers.course.launcher import ServerHandle, start_servers, stop_server
+from helpers.course.launcher import ServerHandle, start_server, start_servers, stop_server
 from helpers.course.ports import free_port
 from helpers.course.servers import KINDS
 from helpers.course.spawn import START_LOG
@@ -73,12 +73,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     os.unlink(path)
     kinds = [start[0] for start in starts]
     engines = [start for start in starts if KINDS[start[0]].serves_model]
+    failed = [start for start in engines if start[3:] == ["failed"]]
     by_kind = ", ".join(f"{kind} {kinds.count(kind)}" for kind in KINDS if kind in kinds)
-    terminalreporter.write_line(f"Server starts in this run: {len(engines)} engines, "
-                                f"{len(kinds) - len(engines)} others ({by_kind or 'none'}).")
-    places = [start[2] if len(start) > 2 else "-" for start in engines]
+    terminalreporter.write_line(
+        f"Server starts in this run: {len(engines)} engines ({len(engines) - len(failed)} "
+        f"healthy, {len(failed)} failed to start), {len(kinds) - len(engines)} others "
+        f"({by_kind or 'none'}).")
+    places = [start[2] for start in engines]
     for place in sorted(set(places), key=lambda place: (-places.count(place), place)):
-        terminalreporter.write_line(f"  engines started by {place}: {places.count(place)}")
+        failures = sum(start[2] == place for start in failed)
+        terminalreporter.write_line(f"  engines started by {place}: {places.count(place)}"
+                                    + (f" ({failures} failed)" if failures else ""))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -153,14 +158,41 @@ def session_servers(request: pytest.FixtureRequest) -> dict[str, ServerHandle]:
             stop_server(kind, port=handle.port)
 
 
-@server_fixture(scope="session")
+@server_fixture
 def legacy_server(session_servers) -> ServerHandle:
-    return session_servers["legacy"]
+    return current(session_servers["legacy"])
+
+
+@server_fixture
+def openai_server(session_servers) -> ServerHandle:
+    return current(session_servers["openai"])
+
+
+def current(handle: ServerHandle) -> ServerHandle:
+    """The session's server on ``handle``'s port as it is now: a test may kill it and start
+    its replacement (tests/test_reliability.py, tests/test_engine_death.py kill the session's
+    legacy server rather than one of their own, an engine start fewer each), and one killed and
+    not yet replaced is replaced here, with the arguments it had."""
+    if not handle.started:  # not the session's (VLLM_COURSE_TEST_REUSE_SERVERS): as it is
+        return handle
+    return start_server(handle.kind, port=handle.port, progress=False)
 
 
 @server_fixture(scope="session")
-def openai_server(session_servers) -> ServerHandle:
-    return session_servers["openai"]
+def small_server_port():
+    port = free_port()
+    yield port
+    stop_server("legacy", port=port)
+
+
+@server_fixture
+def small_server(small_server_port: int) -> ServerHandle:
+    """A legacy server that holds one request at most (``--max-pending 1``), shared by the
+    tests that need one: tests/test_api_server.py sheds load on it, then
+    tests/test_engine_death.py kills its engine with that one request in flight (one engine
+    start for both; started again if a test finds it dead)."""
+    return start_server("legacy", port=small_server_port, extra_args=["--max-pending", "1"],
+                        progress=False)
 
 
 @server_fixture
@@ -173,12 +205,13 @@ def starts_servers():
 
 
 @pytest.fixture(scope="session")
-def generate_url(legacy_server: ServerHandle) -> str:
-    return legacy_server.url + "/generate"
+def generate_url(session_servers: dict[str, ServerHandle]) -> str:
+    """The session's legacy /generate URL (a replacement of the server keeps its port)."""
+    return session_servers["legacy"].url + "/generate"
 
 
 @pytest.fixture
-def post(generate_url: str):
+def post(generate_url: str, legacy_server: ServerHandle):
     """POST a JSON payload (or raw bytes) to /generate and return the response."""
 
     def _post(payload=None, *, data: bytes | None = None, **kwargs) -> requests.Response:

@@ -22,7 +22,7 @@ def main() -> int:
         report_path = Path(tmp) / "report.json"
         env = {**os.environ, "RELIABILITY": "full", "RELIABILITY_REPORT": str(report_path)}
         tests = ["tests/test_reliability.py", "tests/test_engine_death.py",
-                 "tests/test_launcher.py", "tests/test_model.py", "tests/test_api_key.py"]
+                 "tests/test_launcher.py", "tests/test_model.py"]
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                  *tests], cwd=ROOT, env=env)
         report = json.loads(report_path.read_text()) if report_path.exists() else {}

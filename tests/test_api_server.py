@@ -17,7 +17,7 @@ import requests
 
 from helpers import settings
 from helpers.metrics import wait_for_running
-from tests.support import PROMPT, own_server, server_fixture
+from tests.support import PROMPT
 
 
 def error_of(response: requests.Response) -> dict:
@@ -323,12 +323,6 @@ def test_on_a_cpu_the_engine_core_runs_the_model_itself(legacy_server) -> None:
 
 
 # --- load shedding: a workshop server that answers 503 with Retry-After ---------------------
-
-@server_fixture(scope="module")
-def small_server():
-    with own_server("legacy", extra_args=["--max-pending", "1"]) as handle:
-        yield handle
-
 
 def test_a_busy_server_sheds_load_with_retry_after(small_server) -> None:
     from helpers import client

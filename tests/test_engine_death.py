@@ -5,10 +5,11 @@ every client with a visibly broken answer: a stream ends with one error line and
 transfer without its chunked terminator, a request in flight gets 503
 ``engine_dead_error``, and the server process exits with a non-zero status a few
 seconds later; the course's client raises its typed error with the partial text, and the
-launcher replaces the dead server. Each scenario kills a server; they share the module's port,
-where the launcher's replacement of one killed server is the next scenario's server, so the
-module starts two engines for three kills. Generated text is never compared with a fixed
-string.
+launcher replaces the dead server. Each scenario kills a server the session has anyway: the
+first kills the session's legacy server, whose replacement (the second scenario) is the
+session's from then on; the third kills the small server (``--max-pending 1``) of
+tests/test_api_server.py, at its last use. The module starts one engine for two kills.
+Generated text is never compared with a fixed string.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ EXIT_LINE = "The engine stopped ("
 # --- fixtures and helpers ------------------------------------------------------------------
 
 @server_fixture(scope="module")
-def port():
-    """The module's port: each scenario kills the server there; whatever runs there at the
-    end is stopped."""
+def port(session_servers):
+    """Where the first two scenarios kill and replace a server: the session's legacy server's
+    port, or, when the session uses servers it did not start (``VLLM_COURSE_TEST_REUSE_SERVERS``,
+    shared by other runs), a port of the module's own, whose server is stopped at the end."""
+    if session_servers["legacy"].started:
+        yield session_servers["legacy"].port
+        return
     port = free_port()
     try:
         yield port
@@ -53,15 +58,14 @@ def port():
 
 @server_fixture
 def server(port):
-    """A healthy legacy server for one scenario, which kills its engine: the replacement an
-    earlier scenario left on the module's port, or a fresh one (one engine start a kill)."""
+    """A healthy legacy server on the module's port (the session's, or its replacement)."""
     return start_server("legacy", port=port, progress=False)
 
 
 @server_fixture
 def dead_server(port):
-    """The module's server once its engine was killed and it exited: the one an earlier
-    scenario killed, or one started and killed here."""
+    """The server on the module's port once its engine was killed and it exited: the one the
+    first scenario killed, or one killed here."""
     state = _processes.read("legacy", port)
     if state is None or _processes.runs(state):
         handle = start_server("legacy", port=port, progress=False)
@@ -246,7 +250,7 @@ def test_a_stream_broken_by_a_dead_engine_is_visibly_broken_for_every_client(
 
 
 def test_the_launcher_replaces_a_server_whose_engine_died(dead_server, capsys) -> None:
-    """The replacement stays up: the next scenario kills it (one engine start fewer)."""
+    """The replacement stays up: it is the session's legacy server from then on."""
     capsys.readouterr()
     asked_at = time.monotonic()
     fresh = start_server("legacy", port=dead_server.port, progress=True)
@@ -257,7 +261,8 @@ def test_the_launcher_replaces_a_server_whose_engine_died(dead_server, capsys) -
     assert client.generate(PROMPT, fresh.url, max_tokens=2)[0].startswith(PROMPT)
 
 
-def test_a_request_in_flight_gets_503_and_the_server_exits(server) -> None:
+def test_a_request_in_flight_gets_503_and_the_server_exits(small_server) -> None:
+    server = small_server  # one request in flight is all it holds
     url = server.url + "/generate"
     answer: dict = {}
     request = threading.Thread(

@@ -230,3 +230,35 @@ def test_several_servers_start_together_on_a_cpu_only(monkeypatch, device, toget
                                       for port in (1, 2, 3)], progress=False)
     assert [handle.port for handle in handles] == [1, 2, 3]
     assert (most[0] == 3) is together and (most[0] == 1) is not together
+
+
+@pytest.mark.parametrize(("asked", "expected"), [
+    ({}, ("/the/dead/one's/model", ["--max-pending", "1"])),
+    ({"extra_args": ["--max-pending", "4"]}, (None, ["--max-pending", "4"])),
+    ({"model": "/another/model"}, ("/another/model", [])),
+])
+def test_a_dead_server_is_replaced_as_it_was_unless_asked_otherwise(
+        tmp_path, monkeypatch, asked, expected) -> None:
+    """After a crash, ``start_server()`` gives back the server that crashed (chapter 04 restarts
+    a tool-calling OpenAI server with its tool-calling arguments); a caller's own model or
+    arguments win."""
+    monkeypatch.setenv("VLLM_COURSE_CACHE", str(tmp_path))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # a server that has exited
+    log = tmp_path / "dead.log"
+    log.write_text("RuntimeError: the engine died\n")
+    _processes.write(_processes.ServerState(
+        "legacy", port, f"http://127.0.0.1:{port}", process.pid, time.time(), str(log),
+        "/the/dead/one's/model", ["python", "-m", "helpers.api_server"],
+        ["--max-pending", "1"]))
+    seen = {}
+
+    def spawn(spec, model, host, port, url, extra_args, *rest):  # in place of a real start
+        seen.update(model=model, extra_args=list(extra_args))
+        return launcher.ServerHandle(spec, url)
+
+    monkeypatch.setattr(launcher, "spawn", spawn)
+    launcher.start_server("legacy", port=port, progress=False, **asked)
+    assert (seen["model"], seen["extra_args"]) == expected
+    assert _processes.read("legacy", port) is None  # the dead one is forgotten

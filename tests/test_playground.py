@@ -12,7 +12,7 @@ from helpers.playground import Choices, Playground, build_app
 from tests.support import PROMPT
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def playground(legacy_server, openai_server) -> Playground:
     return Playground(legacy_server.url, openai_server.url)
 

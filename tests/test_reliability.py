@@ -23,7 +23,7 @@ from helpers.api_server.payload import FIELDS
 from helpers.course.launcher import start_server
 from helpers.errors import StreamInterruptedError
 from helpers.metrics import wait_for_running
-from tests.support import PROMPT, own_server, record, server_fixture
+from tests.support import PROMPT, record, server_fixture
 
 FULL = os.environ.get("RELIABILITY") == "full"
 FUZZ_EXAMPLES = 1000 if FULL else 150
@@ -173,10 +173,10 @@ def test_disconnect_stops_the_engine_request_quickly(legacy_server, post) -> Non
 # --- real faults -------------------------------------------------------------------------
 
 @server_fixture
-def fault_server():
-    """A server of this test's own: it is killed."""
-    with own_server("legacy") as handle:
-        yield handle
+def fault_server(legacy_server):
+    """The session's legacy server: it is killed, and the test's replacement is the session's
+    from then on (a server of the test's own would cost a second engine start)."""
+    return legacy_server
 
 
 def test_a_killed_server_raises_with_the_partial_text_and_is_replaced(fault_server) -> None:

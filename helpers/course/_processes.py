@@ -36,6 +36,8 @@ class ServerState:
     log: str
     model: str | None = None
     command: list[str] = field(default_factory=list)
+    #: The arguments asked for beyond the kind's defaults (a replacement gets them again).
+    extra_args: list[str] = field(default_factory=list)
 
 
 def state_dir(name: str) -> Path:

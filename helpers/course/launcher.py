@@ -69,7 +69,9 @@ def start_server(
     ``api_key`` makes a new server require ``Authorization: Bearer <key>``; it reaches
     the server through its environment (``VLLM_API_KEY``), never its command line or log.
     A server this launcher started that has since died (its engine crashed, it was
-    killed) is replaced, and the cause of its end is printed.
+    killed) is replaced, and the cause of its end is printed; unless ``model`` or
+    ``extra_args`` are given, the replacement serves the model with the arguments the dead
+    server had (a restart after a crash gives back the server that crashed).
 
     Raises :class:`ServerStartError` with the cause from the server's log if it does not
     become healthy within ``timeout`` seconds, or if the port is taken by something that
@@ -81,9 +83,12 @@ def start_server(
     _refuse_in_a_workshop(spec)
     port = port or spec.default_port()
     url = f"http://{connect_host(host)}:{port}{spec.url_suffix}"
+    previous = _processes.read(spec.name, port)
     running = _running(spec, port, url, extra_args, timeout, progress)
     if running is not None:
         return running
+    if previous is not None and not (model or extra_args):  # replacing a server that died
+        model, extra_args = previous.model, previous.extra_args
     check_port_free(host, port)
     return spawn(spec, model, host, port, url, extra_args, timeout, progress, api_key)
 

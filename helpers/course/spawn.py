@@ -52,14 +52,17 @@ def spawn(spec: ServerKind, model: str | None, host: str, port: int, url: str,
         env["VLLM_API_KEY"] = api_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     process = _processes.spawn(command, log_path, env, PROJECT_ROOT)
-    _record_start(spec, port)
     handle = ServerHandle(spec, url, resolved, process.pid, log_path, command, started=True)
     _processes.write(_processes.ServerState(
         spec.name, port, url, process.pid, process.create_time(), str(log_path), resolved,
-        command))
+        command, list(extra_args)))
     try:
         wait_until_healthy(handle, spec, timeout, progress)
+    except ServerStartError:  # not healthy in time (it was stopped)
+        _record_start(spec, port, "failed")
+        raise
     except ServerExited as exited:
+        _record_start(spec, port, "failed")
         _processes.forget(spec.name, port)
         causes = diagnosis.root_causes(handle.log_tail(400))
         raise ServerStartError(
@@ -69,23 +72,24 @@ def spawn(spec: ServerKind, model: str | None, host: str, port: int, url: str,
             f"Last lines of {log_path}:\n{handle.log_tail(8)}",
             hint=diagnosis.advice(causes),
         ) from None
+    _record_start(spec, port, "healthy")
     return handle
 
 
 
-#: When set, each server start appends a line "KIND PORT WHERE" to this file (the test session
-#: counts the engines a run starts, in its own process and in every process it starts; WHERE
-#: is the test that started it, from pytest's ``PYTEST_CURRENT_TEST``, which a notebook's
-#: kernel inherits, or ``-``).
+#: When set, each server start appends a line "KIND PORT WHERE OUTCOME" to this file once it
+#: ends (the test session counts the engines a run starts, in its own process and in every
+#: process it starts; WHERE is the test that started it, from pytest's ``PYTEST_CURRENT_TEST``,
+#: which a notebook's kernel inherits, or ``-``; OUTCOME is ``healthy`` or ``failed``).
 START_LOG = "VLLM_COURSE_START_LOG"
 
 
-def _record_start(spec: ServerKind, port: int) -> None:
+def _record_start(spec: ServerKind, port: int, outcome: str) -> None:
     path = os.environ.get(START_LOG)
     if path:
         where = (os.environ.get("PYTEST_CURRENT_TEST") or "-").split("::")[0].split(" ")[0]
         with open(path, "a", encoding="utf-8") as log:
-            log.write(f"{spec.name} {port} {where}\n")
+            log.write(f"{spec.name} {port} {where} {outcome}\n")
 
 
 class ServerExited(Exception):
