@@ -264,11 +264,11 @@ def test_ch10_ex2_known_mistakes(seen, samples, message, metrics, capsys) -> Non
     assert message in capsys.readouterr().out
 
 
-def test_ch10_ex2_right_outcomes_with_replica_2_still_dead_say_to_put_it_back(
-        metrics, capsys) -> None:
+def test_ch10_ex2_right_outcomes_pass_with_replica_2_left_dead(metrics, capsys) -> None:
+    """Nothing after the exercise uses replica 2 (the chapter's last cell stops it)."""
     metrics["alive"] = [True, False]
     result = ch10.exercise2.check(HALF)
-    assert result.passed is False and "replica 2 is still dead" in result.message
+    assert result.passed is True and "3 of 6 requests failed" in result.message, result.message
 
 
 def test_ch10_ex2_without_a_router_the_check_says_so(local, capsys) -> None:
