@@ -212,7 +212,8 @@ def generate_url(session_servers: dict[str, ServerHandle]) -> str:
 
 @pytest.fixture
 def post(generate_url: str, legacy_server: ServerHandle):
-    """POST a JSON payload (or raw bytes) to /generate and return the response."""
+    """POST a JSON payload (or raw bytes) to /generate and return the response (asking for
+    ``legacy_server`` replaces the session's server first if a test left it dead)."""
 
     def _post(payload=None, *, data: bytes | None = None, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 120)
