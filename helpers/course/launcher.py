@@ -84,7 +84,7 @@ def start_server(
     port = port or spec.default_port()
     url = f"http://{connect_host(host)}:{port}{spec.url_suffix}"
     previous = _processes.read(spec.name, port)
-    running = _running(spec, port, url, extra_args, timeout, progress)
+    running = _running(spec, previous, port, url, extra_args, timeout, progress)
     if running is not None:
         return running
     if previous is not None and not (model or extra_args):  # replacing a server that died
@@ -105,13 +105,13 @@ def _remote(spec: ServerKind) -> ServerHandle:
     return ServerHandle(spec, remote)
 
 
-def _running(spec: ServerKind, port: int, url: str, extra_args: list[str] | tuple[str, ...],
-             timeout: float, progress: bool) -> ServerHandle | None:
-    """The server already on ``port`` if it can be used: one this launcher started (waited for
-    while it is still starting), or one started by hand when no ``extra_args`` are asked for.
-    ``None`` when a fresh start is needed; a server of ours that has died is forgotten, and the
-    cause of its end printed."""
-    state = _processes.read(spec.name, port)
+def _running(spec: ServerKind, state: _processes.ServerState | None, port: int, url: str,
+             extra_args: list[str] | tuple[str, ...], timeout: float,
+             progress: bool) -> ServerHandle | None:
+    """The server already on ``port`` (``state``: what this launcher wrote about it) if it can
+    be used: one this launcher started (waited for while it is still starting), or one started
+    by hand when no ``extra_args`` are asked for. ``None`` when a fresh start is needed; a
+    server of ours that has died is forgotten, and the cause of its end printed."""
     running = state is not None and _processes.runs(state)
     if running and extra_args and not _started_with(state, extra_args):
         # Ours, but started for something else (a router over other replicas): replace it.

@@ -56,13 +56,11 @@ def spawn(spec: ServerKind, model: str | None, host: str, port: int, url: str,
     _processes.write(_processes.ServerState(
         spec.name, port, url, process.pid, process.create_time(), str(log_path), resolved,
         command, list(extra_args)))
+    outcome = "failed"
     try:
         wait_until_healthy(handle, spec, timeout, progress)
-    except ServerStartError:  # not healthy in time (it was stopped)
-        _record_start(spec, port, "failed")
-        raise
+        outcome = "healthy"
     except ServerExited as exited:
-        _record_start(spec, port, "failed")
         _processes.forget(spec.name, port)
         causes = diagnosis.root_causes(handle.log_tail(400))
         raise ServerStartError(
@@ -72,7 +70,8 @@ def spawn(spec: ServerKind, model: str | None, host: str, port: int, url: str,
             f"Last lines of {log_path}:\n{handle.log_tail(8)}",
             hint=diagnosis.advice(causes),
         ) from None
-    _record_start(spec, port, "healthy")
+    finally:
+        _record_start(spec, port, outcome)
     return handle
 
 
